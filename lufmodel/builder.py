@@ -135,7 +135,12 @@ class ModelBuilder:
 
     # ---- build -----------------------------------------------------------------------
 
-    def build(self, init: Mapping[Var, int], describe_value: Callable[[Var, int], str]) -> Model:
+    def build(
+        self,
+        init: Mapping[Var, int],
+        describe_value: Callable[[Var, int], str],
+        annotate: Callable[[Sequence[int]], tuple[str, ...]] | None = None,
+    ) -> Model:
         state = [v.lo for v in self._vars]
         for var, value in init.items():
             if not var.lo <= value <= var.hi:
@@ -175,6 +180,7 @@ class ModelBuilder:
             properties=tuple(self._props),
             cpus=self.cpus,
             describe_value=describe_value,
+            annotate=annotate if annotate is not None else (lambda state: ()),
         )
 
 

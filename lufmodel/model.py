@@ -184,6 +184,8 @@ class Model:
     cpus: int
     describe_value: Callable[[Var, int], str] = field(compare=False)
     """How renderers print a variable's value (frame numbers, object names, ...)."""
+    annotate: Callable[[Sequence[int]], tuple[str, ...]] = field(compare=False, default=lambda state: ())
+    """Domain notes about a state for renderers (for LUF: the stale translations in it)."""
 
     def var(self, name: str) -> Var:
         for v in self.variables:

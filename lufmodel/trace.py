@@ -8,6 +8,7 @@ that does not is an internal error, never a silent pass.
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
@@ -52,11 +53,11 @@ class Trace:
     property: str
     outcome: str
 
-    @property
+    @builtins.property
     def depth(self) -> int:
         return len(self.steps)
 
-    @property
+    @builtins.property
     def final(self) -> State:
         return self.steps[-1].after if self.steps else self.init
 

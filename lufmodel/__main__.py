@@ -1,0 +1,5 @@
+import sys
+
+from lufmodel.cli import main
+
+sys.exit(main())

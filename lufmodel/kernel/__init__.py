@@ -1,0 +1,43 @@
+"""The LUF kernel model: one executable definition of the kernel paths LUF touches."""
+
+from __future__ import annotations
+
+from lufmodel.builder import ModelBuilder
+from lufmodel.kernel import fault, hardware, kalloc, properties, reclaim, sched, user, vma, write
+from lufmodel.kernel.config import Config
+from lufmodel.kernel.naming import annotator, describer
+from lufmodel.kernel.state import FREE, declare
+from lufmodel.model import Model, Var
+
+__all__ = ["Config", "build_model"]
+
+
+def build_model(cfg: Config, name: str = "luf") -> Model:
+    """Build and validate the kernel model for ``cfg``."""
+    b = ModelBuilder(name, cfg.cpus)
+    k = declare(cfg, b)
+    for part in (hardware, user, fault, reclaim, kalloc, write, vma, sched):
+        part.add(k, b)
+    properties.add(k, b)
+    init: dict[Var, int] = {}
+    for c in k.cpus:
+        init[k.mm[c]] = cfg.cpu_mm[c]
+        init[k.mmcpus[cfg.cpu_mm[c], c]] = 1
+    for p in k.frames:
+        init[k.fst[p]] = FREE
+        init[k.fobj[p]] = k.junk
+    for vm in cfg.vmas:
+        init[k.vma[vm.mm, vm.va]] = vm.file * cfg.offsets + vm.offset + 1
+        init[k.vprot[vm.mm, vm.va]] = vm.prot
+    model = b.build(init, describer(cfg))
+    positions = {v.name: v for v in model.variables}
+    return Model(
+        name=model.name,
+        variables=model.variables,
+        init=model.init,
+        instances=model.instances,
+        properties=model.properties,
+        cpus=model.cpus,
+        describe_value=model.describe_value,
+        annotate=annotator(cfg, positions),
+    )

@@ -1,0 +1,259 @@
+"""Spec files (TOML): a kernel configuration, the properties to check, limits, expectations.
+
+Every error names the file, the key and what is allowed (``SpecError``). The format is
+documented in ``docs/spec-format.md``.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+from lufmodel.errors import SpecError
+from lufmodel.kernel import build_model
+from lufmodel.kernel.config import (
+    DEFAULT_FLUSH_POINTS,
+    EVENT_KINDS,
+    FLUSH_POINTS,
+    LUF_CHECKS,
+    MODES,
+    PROT_NAMES,
+    Config,
+    MmapTarget,
+    VmaInit,
+)
+from lufmodel.kernel.properties import LUF_ONLY
+from lufmodel.model import Model, Property
+from lufmodel.results import VERDICTS, Limits
+
+DEFAULT_SPEC = Path(__file__).parent / "data" / "default.toml"
+
+SIZE_LIMITS = {
+    "cpus": (1, 4),
+    "mms": (1, 3),
+    "vpages": (1, 3),
+    "files": (1, 3),
+    "offsets": (1, 3),
+    "frames": (1, 5),
+    "versions": (1, 4),
+}
+SIZE_DEFAULTS = {"cpus": 2, "mms": 1, "vpages": 1, "files": 1, "offsets": 1, "frames": 2, "versions": 1}
+TOP_KEYS = ("name", "description", "sizes", "luf", "flush_points", "events", "vma", "mmap_target", "cpu", "check", "expect", "notes")
+
+
+@dataclass(frozen=True)
+class Expectation:
+    verdict: str
+    depth: int | None = None
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A loaded spec: its configuration, its model, and what to check and expect."""
+
+    path: str
+    name: str
+    description: str
+    text: str
+    config: Config
+    model: Model
+    props: tuple[Property, ...]
+    limits: Limits
+    expect: Mapping[str, Expectation]
+
+
+class _Reader:
+    """Typed access to a TOML table with errors that name the file and the key."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def fail(self, key: str, message: str) -> SpecError:
+        return SpecError(f"{self.path}: {key}: {message}")
+
+    def table(self, data: Mapping[str, Any], key: str, allowed: tuple[str, ...]) -> Mapping[str, Any]:
+        value = data.get(key.split(".")[-1], {})
+        if not isinstance(value, dict):
+            raise self.fail(key, f"must be a table, got {type(value).__name__}")
+        self.keys(value, key, allowed)
+        return value
+
+    def keys(self, value: Mapping[str, Any], where: str, allowed: tuple[str, ...]) -> None:
+        for k in value:
+            if k not in allowed:
+                raise self.fail(f"{where}.{k}" if where else k, f"unknown key; allowed: {', '.join(allowed)}")
+
+    def int_(self, value: Any, key: str, lo: int, hi: int) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.fail(key, f"must be an integer from {lo} to {hi}, got {value!r}")
+        if not lo <= value <= hi:
+            raise self.fail(key, f"must be from {lo} to {hi}, got {value}")
+        return value
+
+    def num(self, value: Any, key: str) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            raise self.fail(key, f"must be a positive number, got {value!r}")
+        return float(value)
+
+    def choice(self, value: Any, key: str, allowed: tuple[str, ...] | list[str]) -> str:
+        if not isinstance(value, str) or value not in allowed:
+            raise self.fail(key, f"must be one of {', '.join(allowed)}; got {value!r}")
+        return value
+
+    def str_list(self, value: Any, key: str, allowed: tuple[str, ...] | list[str]) -> list[str]:
+        if not isinstance(value, list):
+            raise self.fail(key, f"must be a list of {', '.join(allowed)}")
+        return [self.choice(v, key, allowed) for v in value]
+
+
+def load_spec(path: str | Path, overrides: Mapping[str, int] | None = None) -> Spec:
+    """Read and validate a spec file; ``overrides`` replace [sizes] entries (fuzzing)."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError(f"{path}: cannot read: {exc}") from None
+    return load_spec_text(text, str(path), overrides)
+
+
+def load_spec_text(text: str, path: str = "<spec>", overrides: Mapping[str, int] | None = None) -> Spec:
+    """Validate spec ``text`` (read from ``path``) and build its model."""
+    r = _Reader(path)
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError(f"{path}: not valid TOML: {exc}") from None
+    r.keys(data, "", TOP_KEYS)
+    name = data.get("name", Path(path).stem)
+    if not isinstance(name, str):
+        raise r.fail("name", "must be a string")
+    description = data.get("description", "")
+    if not isinstance(description, str):
+        raise r.fail("description", "must be a string")
+
+    sizes_t = r.table(data, "sizes", tuple(SIZE_LIMITS))
+    sizes = dict(SIZE_DEFAULTS)
+    for key, (lo, hi) in SIZE_LIMITS.items():
+        if key in sizes_t:
+            sizes[key] = r.int_(sizes_t[key], f"sizes.{key}", lo, hi)
+    for key, value in (overrides or {}).items():
+        if key not in SIZE_LIMITS:
+            raise SpecError(f"{path}: override {key}: unknown size; allowed: {', '.join(SIZE_LIMITS)}")
+        lo, hi = SIZE_LIMITS[key]
+        sizes[key] = r.int_(value, f"override {key}", lo, hi)
+
+    luf_t = r.table(data, "luf", ("mode", "check"))
+    mode = r.choice(luf_t.get("mode", "luf-v12"), "luf.mode", MODES)
+    check = r.choice(luf_t.get("check", "pte_write"), "luf.check", LUF_CHECKS)
+
+    fp_t = r.table(data, "flush_points", tuple(FLUSH_POINTS))
+    points = set(DEFAULT_FLUSH_POINTS[mode])
+    for key, value in fp_t.items():
+        if not isinstance(value, bool):
+            raise r.fail(f"flush_points.{key}", f"must be true or false, got {value!r}")
+        (points.add if value else points.discard)(key)
+
+    ev_t = r.table(data, "events", ("enabled",))
+    default_events = [k for k in EVENT_KINDS if k not in ("mmap", "switch", "sync")]
+    events = r.str_list(ev_t.get("enabled", default_events), "events.enabled", list(EVENT_KINDS))
+
+    vmas = _vmas(r, data.get("vma", []), sizes)
+    targets = _targets(r, data.get("mmap_target", []), sizes)
+    cpu_mm, roles = _cpus(r, data.get("cpu", {}), sizes)
+
+    cfg = Config(
+        cpus=sizes["cpus"], mms=sizes["mms"], vpages=sizes["vpages"], files=sizes["files"],
+        offsets=sizes["offsets"], frames=sizes["frames"], versions=sizes["versions"], mode=mode,
+        flush_points=frozenset(points), events=frozenset(events), vmas=vmas, cpu_mm=cpu_mm,
+        roles=roles, mmap_targets=targets, luf_check=check,
+    )
+    model = build_model(cfg, name)
+
+    check_t = r.table(data, "check", ("properties", "max_depth", "max_states", "timeout"))
+    all_names = [p.name for p in model.properties]
+    default_props = [n for n in all_names if cfg.luf or n not in LUF_ONLY]
+    chosen = r.str_list(check_t.get("properties", default_props), "check.properties", all_names)
+    limits = Limits(
+        max_depth=r.int_(check_t["max_depth"], "check.max_depth", 1, 10_000) if "max_depth" in check_t else None,
+        max_states=r.int_(check_t["max_states"], "check.max_states", 1, 10**10) if "max_states" in check_t else None,
+        timeout=r.num(check_t["timeout"], "check.timeout") if "timeout" in check_t else None,
+    )
+
+    exp_t = r.table(data, "expect", tuple(all_names))
+    expect: dict[str, Expectation] = {}
+    for key, value in exp_t.items():
+        expect[key] = _expectation(r, key, value)
+    return Spec(path, name, description, text, cfg, model, tuple(model.prop(n) for n in chosen), limits, expect)
+
+
+def _expectation(r: _Reader, key: str, value: Any) -> Expectation:
+    where = f"expect.{key}"
+    if isinstance(value, str):
+        return Expectation(r.choice(value, where, VERDICTS))
+    if isinstance(value, dict):
+        r.keys(value, where, ("verdict", "depth"))
+        verdict = r.choice(value.get("verdict"), f"{where}.verdict", VERDICTS)
+        depth = r.int_(value["depth"], f"{where}.depth", 0, 10_000) if "depth" in value else None
+        return Expectation(verdict, depth)
+    raise r.fail(where, f"must be one of {', '.join(VERDICTS)} or {{verdict = ..., depth = N}}")
+
+
+def _vmas(r: _Reader, items: Any, sizes: Mapping[str, int]) -> tuple[VmaInit, ...]:
+    if not isinstance(items, list):
+        raise r.fail("vma", "must be an array of tables ([[vma]])")
+    out = []
+    seen = set()
+    for i, item in enumerate(items):
+        where = f"vma[{i}]"
+        if not isinstance(item, dict):
+            raise r.fail(where, "must be a table")
+        r.keys(item, where, ("mm", "va", "file", "offset", "prot"))
+        mm = r.int_(item.get("mm", 0), f"{where}.mm", 0, sizes["mms"] - 1)
+        va = r.int_(item.get("va", 0), f"{where}.va", 0, sizes["vpages"] - 1)
+        f = r.int_(item.get("file", 0), f"{where}.file", 0, sizes["files"] - 1)
+        off = r.int_(item.get("offset", 0), f"{where}.offset", 0, sizes["offsets"] - 1)
+        prot = PROT_NAMES[r.choice(item.get("prot", "r-maywrite"), f"{where}.prot", tuple(PROT_NAMES))]
+        if (mm, va) in seen:
+            raise r.fail(where, f"mm {mm} va {va} is mapped twice")
+        seen.add((mm, va))
+        out.append(VmaInit(mm, va, f, off, prot))
+    return tuple(out)
+
+
+def _targets(r: _Reader, items: Any, sizes: Mapping[str, int]) -> tuple[MmapTarget, ...]:
+    if not isinstance(items, list):
+        raise r.fail("mmap_target", "must be an array of tables ([[mmap_target]])")
+    out = []
+    for i, item in enumerate(items):
+        where = f"mmap_target[{i}]"
+        if not isinstance(item, dict):
+            raise r.fail(where, "must be a table")
+        r.keys(item, where, ("file", "offset", "prot"))
+        f = r.int_(item.get("file", 0), f"{where}.file", 0, sizes["files"] - 1)
+        off = r.int_(item.get("offset", 0), f"{where}.offset", 0, sizes["offsets"] - 1)
+        prot = PROT_NAMES[r.choice(item.get("prot", "r"), f"{where}.prot", tuple(PROT_NAMES))]
+        out.append(MmapTarget(f, off, prot))
+    return tuple(out)
+
+
+def _cpus(r: _Reader, table: Any, sizes: Mapping[str, int]) -> tuple[tuple[int, ...], tuple[frozenset[str] | None, ...]]:
+    if not isinstance(table, dict):
+        raise r.fail("cpu", "must be a table of CPU numbers ([cpu.0], [cpu.1], ...)")
+    cpu_mm = [0] * sizes["cpus"]
+    roles: list[frozenset[str] | None] = [None] * sizes["cpus"]
+    for key, item in table.items():
+        if not key.isdigit() or not 0 <= int(key) < sizes["cpus"]:
+            raise r.fail(f"cpu.{key}", f"CPU numbers are 0 to {sizes['cpus'] - 1}")
+        c = int(key)
+        if not isinstance(item, dict):
+            raise r.fail(f"cpu.{key}", "must be a table")
+        r.keys(item, f"cpu.{key}", ("mm", "events"))
+        if "mm" in item:
+            cpu_mm[c] = r.int_(item["mm"], f"cpu.{key}.mm", 0, sizes["mms"] - 1)
+        if "events" in item:
+            roles[c] = frozenset(r.str_list(item["events"], f"cpu.{key}.events", list(EVENT_KINDS)))
+    return tuple(cpu_mm), tuple(roles)
