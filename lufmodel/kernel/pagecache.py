@@ -87,7 +87,8 @@ def add_alloc_steps(k: Kernel, b: ModelBuilder, *, prefix: str, path: str, kind:
     b.action(
         f"{prefix}.takeoff",
         path=path,
-        step="luf_takeoff_end: flush the CPUs the page's deferred flush is owed for",
+        step="luf_takeoff_end: flush the CPUs the page's deferred flush is owed for" if fold
+        else "luf_takeoff_end: (take-off flush removed) nothing to flush",
         params={"c": k.cpus},
         guard=tguard,
         effect=teffect,
