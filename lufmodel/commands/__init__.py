@@ -9,6 +9,7 @@ COMMAND_MODULES = (
     "lufmodel.commands.regress",
     "lufmodel.commands.show",
     "lufmodel.commands.replay",
+    "lufmodel.commands.corpus",
     "lufmodel.commands.symbolic",
     "lufmodel.commands.fuzz",
 )
