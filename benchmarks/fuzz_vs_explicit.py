@@ -123,7 +123,7 @@ def _fmt(x: float | None) -> str:
 
 def report(rows: list[Row], seeds: int) -> str:
     head = (
-        f"{'case':<22} {'property':<28} {'explicit s':>10} {'depth':>5} {'states':>9} "
+        f"{'case':<34} {'property':<28} {'explicit s':>10} {'depth':>5} {'states':>9} "
         f"{'fuzz 1st s':>10} {'fuzz tot s':>10} {'depth':>9} {'example':>8} {'found':>6} {'1st/expl':>8}"
     )
     lines = [head, "-" * len(head)]
@@ -134,7 +134,7 @@ def report(rows: list[Row], seeds: int) -> str:
         depths = f"{min(r.fuzz_depths)}..{max(r.fuzz_depths)}" if r.fuzz_depths else "-"
         example = f"{int(statistics.median(r.fuzz_examples))}" if r.fuzz_examples else "-"
         lines.append(
-            f"{r.case:<22} {r.prop:<28} {_fmt(r.explicit_s):>10} {str(r.explicit_depth or '-'):>5} "
+            f"{r.case:<34} {r.prop:<28} {_fmt(r.explicit_s):>10} {str(r.explicit_depth or '-'):>5} "
             f"{r.explicit_states:>9} {_fmt(med_first):>10} {_fmt(med_total):>10} {depths:>9} {example:>8} "
             f"{seeds - r.misses:>3}/{seeds:<2} {('-' if ratio is None else f'{ratio:.2f}'):>8}"
         )

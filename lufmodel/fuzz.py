@@ -284,7 +284,7 @@ class _Plan:
     max_steps: int
 
 
-SCHEDULES = ("mixed", "random", "pct")
+SCHEDULES = ("mixed", "random", "pct", "sticky")
 
 
 def _plan(
@@ -294,8 +294,11 @@ def _plan(
     swarm: bool,
     schedule: str,
     max_steps: int,
-    swarm_unit: str = "action",
+    swarm_unit: str = "kind",
 ) -> _Plan:
+    """``swarm_unit`` is what swarm testing switches: ``kind`` (measured better on the LUF
+    specs: luf-v11-no-file-end-write R1/R2 found by all 3 seeds within 400 examples,
+    against 0 of 3 per action) or ``action``."""
     if schedule not in SCHEDULES:
         raise ValueError(f"unknown schedule {schedule!r}; choose one of {', '.join(SCHEDULES)}")
     kinds: list[str] = []
@@ -437,6 +440,7 @@ class ModelStateMachine(RuleBasedStateMachine):
         self.starved = False
         self.priority: list[int] | None = None  # PCT: per-CPU priority, higher runs first
         self.change_points: tuple[int, ...] = ()
+        self.switch_threshold: int | None = None  # sticky: switch CPU when a draw < this (of 256)
         self._succs: list[_Succ] | None = None
         self._bits: tuple[int, int] | None = None
         self._reached = 0
@@ -473,15 +477,17 @@ class ModelStateMachine(RuleBasedStateMachine):
     def choose_example(self, data: st.DataObject) -> None:
         """Draw what shapes this example: the swarm selection and the scheduler.
 
-        Swarm testing: each action is switched off with a probability drawn per example
-        (everything shrinks towards "allowed"; if every action is off, all are allowed).
+        Swarm testing: each kind is switched off with a probability drawn per example
+        (everything shrinks towards "allowed"; if every kind is off, all are allowed).
 
         Scheduling: ``random`` lets the rules pick; ``pct`` (probabilistic concurrency
         testing) gives each CPU a drawn priority and up to three drawn change points at
         which the CPU that just ran drops to the lowest priority; each step then runs
         on the highest-priority CPU with something enabled (CPU-less instances are always
         eligible). PCT keeps a CPU parked inside a path while another CPU runs a whole
-        path, which uniform choice almost never does. ``mixed`` draws one per example.
+        path, which uniform choice almost never does. ``sticky`` stays on the CPU of the
+        last step and switches with a probability drawn per example (few switches).
+        ``mixed`` draws one of the three per example.
         """
         plan = self.plan
         units = plan.units
@@ -491,15 +497,19 @@ class ModelStateMachine(RuleBasedStateMachine):
             if not all(off):
                 self.allowed = tuple(not o for o in off)
         cpus = plan.model.cpus
-        if cpus < 2 or plan.schedule == "random":
+        schedule = plan.schedule
+        if cpus < 2 or schedule == "random":
             return
-        if plan.schedule == "mixed" and not data.draw(st.booleans(), label="pct"):
-            return
-        self.priority = [data.draw(st.integers(0, 255), label=f"priority of CPU{c}") * cpus + c for c in range(cpus)]
-        changes = data.draw(st.integers(0, 3), label="change points")
-        self.change_points = tuple(
-            data.draw(st.integers(1, plan.max_steps), label="change point") for _ in range(changes)
-        )
+        if schedule == "mixed":
+            schedule = ("random", "pct", "sticky")[data.draw(st.integers(0, 2), label="schedule")]
+        if schedule == "sticky":
+            self.switch_threshold = data.draw(st.integers(1, 128), label="switch threshold")
+        elif schedule == "pct":
+            self.priority = [data.draw(st.integers(0, 255), label=f"priority of CPU{c}") * cpus + c for c in range(cpus)]
+            changes = data.draw(st.integers(0, 3), label="change points")
+            self.change_points = tuple(
+                data.draw(st.integers(1, plan.max_steps), label="change point") for _ in range(changes)
+            )
 
     def fire(self, kind: int, data: st.DataObject) -> None:
         """Fire an enabled instance of ``kind`` (another allowed kind if it has none)."""
@@ -524,6 +534,8 @@ class ModelStateMachine(RuleBasedStateMachine):
                 rec.starved += 1
         if self.priority is not None:
             pool = self._scheduled(pool)
+        elif self.switch_threshold is not None and self.trace:
+            pool = self._sticky(pool, data, self.switch_threshold)
         own = [s for s in pool if kind_index[s[0]] == kind]
         if not own:
             # Fall back to another kind, drawn uniformly among the kinds with something
@@ -568,6 +580,21 @@ class ModelStateMachine(RuleBasedStateMachine):
             return pool
         top = max(cpus, key=lambda c: priority[c])
         return [s for s in pool if cpu_of[s[0]] in (top, -1)]
+
+    def _sticky(self, pool: list[_Succ], data: st.DataObject, threshold: int) -> list[_Succ]:
+        """Sticky: stay on the CPU of the last step unless a drawn switch happens (with
+        probability ``threshold``/256) or it has nothing enabled; CPU-less instances are
+        always eligible."""
+        cpu_of = self.plan.cpu_of
+        last = cpu_of[self.trace[-1]]
+        if last < 0:
+            return pool
+        same = [s for s in pool if cpu_of[s[0]] in (last, -1)]
+        other = [s for s in pool if cpu_of[s[0]] != last]
+        if not same or not other:
+            return pool
+        switch = data.draw(st.integers(0, 255), label="switch CPU") < threshold
+        return other if switch else same
 
     def check_always(self, index: int) -> None:
         bad, hit = self._state_bits()

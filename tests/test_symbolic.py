@@ -124,24 +124,6 @@ def escaping_model(reachable: bool) -> Model:
     return b.build({}, _describe)
 
 
-def spec_models() -> list[Model]:
-    """The LUF specs, when the spec loader and spec files exist."""
-    files = sorted(glob.glob(os.path.join(ROOT, "specs", "*.toml")))
-    if not files:
-        return []
-    try:
-        from lufmodel.spec import load_spec  # type: ignore[import-not-found, unused-ignore]
-    except ImportError:
-        return []
-    out: list[Model] = []
-    for path in files:
-        try:
-            out.append(load_spec(path).model)
-        except Exception:  # a spec still being written must not break these tests
-            continue
-    return out
-
-
 SMALL_MODELS: list[Callable[[], Model]] = [toy_model, deadlock_model, event_model, lockstep_model]
 
 
@@ -226,21 +208,28 @@ def test_backend_agreement_small_models(make: Callable[[], Model], encoding: str
     check()
 
 
+SPEC_FILES = sorted(glob.glob(os.path.join(ROOT, "specs", "*.toml")))
+
+
 @pytest.mark.slow
-def test_backend_agreement_specs() -> None:
-    models = spec_models()
-    if not models:
-        pytest.skip("no specs/*.toml with lufmodel.spec yet")
-    for model in models:
-        enc = _encoder(model, "bv")
+@pytest.mark.parametrize("path", SPEC_FILES or ["<none>"], ids=os.path.basename)
+def test_backend_agreement_specs(path: str) -> None:
+    """Random states of every spec's model: Z3 (bit-vectors, as BMC uses) agrees with the
+    concrete interpreter on guards, successors and property values."""
+    if path == "<none>":
+        pytest.skip("no specs/*.toml yet")
+    from lufmodel.spec import load_spec
 
-        @settings(max_examples=10, derandomize=True, database=None, deadline=None,
-                  suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-        @given(_states(model))
-        def check(state: tuple[int, ...]) -> None:
-            _assert_agrees(model, enc, state)
+    model = load_spec(path).model
+    enc = _encoder(model, "bv")
 
-        check()
+    @settings(max_examples=10, derandomize=True, database=None, deadline=None,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    @given(_states(model))
+    def check(state: tuple[int, ...]) -> None:
+        _assert_agrees(model, enc, state)
+
+    check()
 
 
 @pytest.mark.parametrize("encoding", ["int", "bv"])
@@ -396,3 +385,19 @@ def test_a_wrong_trace_is_an_engine_mismatch(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr(Encoder, "decode_path", wrong_path)
     with pytest.raises(EngineMismatch):
         bmc(model, depth=6)
+
+
+# ---- the command line --------------------------------------------------------------------
+
+SMALL_SPEC = os.path.join(ROOT, "specs", "L5-slab-reuse-v12.toml")
+
+
+@pytest.mark.skipif(not os.path.exists(SMALL_SPEC), reason="the L5 spec is not there")
+def test_cli_bmc_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
+    from lufmodel.cli import main
+
+    assert main(["bmc", SMALL_SPEC, "--depth", "2", "--property", "P1"]) == 0
+    assert "holds up to depth 2" in capsys.readouterr().out
+    assert main(["bmc", SMALL_SPEC, "--depth", "2", "--property", "no_such_property"]) == 2
+    assert main(["bmc", SMALL_SPEC, "--depth", "-1"]) == 2
+    assert main(["prove", SMALL_SPEC, "--max-k", "0"]) == 2

@@ -40,7 +40,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--examples", type=int, default=200, metavar="N", help="runs to try (default: 200)")
     p.add_argument("--steps", type=int, default=50, metavar="M", help="steps per run, at most (default: 50)")
     p.add_argument("--seed", type=int, default=None, metavar="S", help="the seed (default: a fresh one, printed)")
-    p.add_argument("--no-swarm", action="store_true", help="allow every action in every run")
+    p.add_argument("--no-swarm", action="store_true", help="allow every action kind in every run")
     p.add_argument(
         "--schedule", choices=SCHEDULES, default="mixed",
         help="random: rules pick; pct: CPU priorities with change points; mixed: either, per run (default)",

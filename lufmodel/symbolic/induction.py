@@ -91,7 +91,7 @@ def prove(
     for prop in props:
         results.append(prover.prove(prop, max_k, spacer=spacer, trace_depth=trace_depth))
     complete = all(r.verdict != UNKNOWN for r in results)
-    stopped_by = "timeout" if deadline.expired() and not complete else None
+    stopped_by = None if complete else ("timeout" if deadline.expired() else "max-k")
     return RunResult(
         spec=spec_name or model.name,
         engine=ENGINE,
@@ -247,7 +247,8 @@ class _Prover:
         try:
             result = fp.query(err())
         except z3.Z3Exception as exc:
-            return "unknown", f"error {exc}"
+            message = exc.value.decode() if isinstance(exc.value, bytes) else str(exc.value)
+            return "unknown", "timeout" if message in ("canceled", "timeout") else f"error: {message}"
         if result == z3.unsat:
             return "proved", ""
         if result == z3.sat:
@@ -314,11 +315,14 @@ def _proved(prop: Property, how: str) -> PropertyResult:
     return PropertyResult(prop, VIOLATED, None, None, f"vacuous: proved unreachable by {how}")
 
 
-def describe_cti(model: Model, cti: Cti) -> str:
-    """The CTI's start state (as differences from the initial state) and its steps."""
+def describe_cti(model: Model, cti: Cti, limit: int = 12) -> str:
+    """The CTI's start state (as differences from the initial state, the first ``limit``
+    of them) and its steps."""
     diffs = [
         f"{v.name}={cti.start[v.pos]}" for v in model.variables if cti.start[v.pos] != model.init[v.pos]
     ]
+    if len(diffs) > limit:
+        diffs = diffs[:limit] + [f"... {len(diffs) - limit} more"]
     start = "{" + ", ".join(diffs) + "}" if diffs else "the initial state"
     return f"CTI (k={cti.k}): from {start} (as differences from init) via {' ; '.join(cti.labels)}"
 
