@@ -31,11 +31,12 @@ with the examples left in the budget and a seed derived from the run's seed. So
 ``examples`` is the total number of examples run while searching; runs made while
 shrinking are counted separately.
 
-Scheduling: per example the fuzzer either lets the rules pick (``random``) or runs a
-PCT-style scheduler (drawn CPU priorities with a few change points; see
-``ModelStateMachine.choose_example``), which is what finds bugs that need one CPU parked
-inside a path while another runs a whole path. ``schedule="mixed"`` (the default) draws
-one per example.
+Scheduling: per example the fuzzer lets the rules pick (``random``), runs a PCT-style
+scheduler (drawn CPU priorities with a few change points), or stays on one CPU and
+switches with a drawn probability (``sticky``); see ``ModelStateMachine.choose_example``.
+The last two keep one CPU parked inside a path while another runs a whole path, which
+uniform choice almost never does. ``schedule="mixed"`` (the default) draws one per
+example.
 
 Hypothesis shrinks on the choices behind a trace, which often stops early for these
 models; at most ``max_shrinks`` runs are spent on it per violation, and the shortest
@@ -784,8 +785,8 @@ def fuzz(
         if not rec.round_failed:
             break  # the budget is spent (or hypothesis exhausted the choices)
 
-    seconds = time.monotonic() - rec.start
     results = tuple(_verdict(plan, rec, i, steps) for i in range(len(chosen)))
+    seconds = time.monotonic() - rec.start  # including minimisation and replay
     stats = Stats(len(rec.state_hashes), rec.steps, rec.longest, seconds)
     run = RunResult(
         spec=spec_name or model.name,

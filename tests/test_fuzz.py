@@ -195,7 +195,7 @@ def test_coverage_counts_every_kind_and_action() -> None:
     assert sum(n for _, n in r.coverage.kinds) == r.steps
 
 
-@pytest.mark.parametrize("schedule", ["pct", "random"])
+@pytest.mark.parametrize("schedule", ["pct", "sticky", "random"])
 def test_schedules_find_the_toy_race_reproducibly(schedule: str) -> None:
     model = toy_model(cpus=3, limit=3)
     a = fuzz(model, [model.prop("no_lost_update")], examples=40, steps=15, seed=9, schedule=schedule)

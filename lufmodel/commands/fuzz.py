@@ -43,7 +43,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--no-swarm", action="store_true", help="allow every action kind in every run")
     p.add_argument(
         "--schedule", choices=SCHEDULES, default="mixed",
-        help="random: rules pick; pct: CPU priorities with change points; mixed: either, per run (default)",
+        help="random: rules pick; pct: CPU priorities with change points; sticky: few CPU switches; "
+        "mixed: one of them per run (default)",
     )
     p.add_argument(
         "--property", action="append", default=None, metavar="NAME",
