@@ -150,10 +150,10 @@ def explore(
     return RunResult(
         spec=spec_name or model.name,
         engine="explicit",
-        complete=exhaustive or stopped_by == "decided",
+        complete=exhaustive,
         stats=stats,
         results=tuple(results),
-        stopped_by=None if stopped_by == "decided" else stopped_by,
+        stopped_by=stopped_by,
     )
 
 

@@ -36,7 +36,7 @@ def trace_to_json(trace: Trace) -> list[dict[str, Any]]:
     return steps
 
 
-def run_to_json(run: RunResult, expect: dict[str, str] | None = None) -> dict[str, Any]:
+def run_to_json(run: RunResult) -> dict[str, Any]:
     return {
         "spec": run.spec,
         "engine": run.engine,
@@ -58,7 +58,6 @@ def run_to_json(run: RunResult, expect: dict[str, str] | None = None) -> dict[st
                 "note": r.note,
                 "cpu_switches": r.trace.cpu_switches() if r.trace is not None else None,
                 "trace": trace_to_json(r.trace) if r.trace is not None else None,
-                **({"expected": expect[r.prop.name]} if expect and r.prop.name in expect else {}),
             }
             for r in run.results
         ],

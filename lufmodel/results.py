@@ -61,7 +61,9 @@ class RunResult:
     stats: Stats
     results: tuple[PropertyResult, ...]
     stopped_by: str | None = None
-    """Why the search stopped early: "max-depth", "max-states", "timeout", "interrupted"."""
+    """Why the search stopped early: "max-depth", "max-states", "timeout", "interrupted",
+    "max-k" (induction), or "decided" (every property was violated or reached, so deeper
+    levels could not change a verdict)."""
 
     def result(self, name: str) -> PropertyResult:
         for r in self.results:

@@ -87,7 +87,7 @@ def test_toy_shortest_counterexample_with_fewest_switches() -> None:
     assert r.trace.cpu_switches() == 2
     assert [s.instance.action.name for s in r.trace.steps] == ["load", "load", "store", "store"]
     assert run.result("both_done").verdict == "holds"
-    assert run.stats.states == 13 and run.complete
+    assert run.stats.states == 13 and run.stopped_by == "decided" and not run.complete
 
 
 def test_limits_never_claim_holds() -> None:
@@ -138,3 +138,13 @@ def test_select_out_of_range_is_the_last_option() -> None:
     ops = ConcreteOps()
     assert O.select(ops, 5, [10, 20, 30]) == 30
     assert O.select(ops, 1, [10, 20, 30]) == 20
+
+
+def test_stopping_once_every_property_is_decided_is_not_called_exhaustive() -> None:
+    model = toy_model(cpus=3, limit=3)
+    run = explore(model, [model.prop("no_lost_update")])
+    assert run.result("no_lost_update").verdict == "violated"
+    assert run.result("no_lost_update").depth == 4
+    assert run.stopped_by == "decided" and not run.complete
+    full = explore(model, model.properties)
+    assert run.stats.states < full.stats.states

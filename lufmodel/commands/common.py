@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import sys
 import time
-from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from lufmodel.errors import LufModelError, SpecError
@@ -70,9 +69,17 @@ def end_progress() -> None:
 def summary_lines(run: RunResult) -> list[str]:
     """The per-property verdict lines of a run, with the rule-versus-safety distinction."""
     s = run.stats
-    how = "exhaustive" if run.complete else f"stopped by {run.stopped_by}"
-    lines = [f"{run.spec} [{run.engine}]: {s.states:,} states, {s.transitions:,} transitions, depth {s.depth}, "
-             f"{s.seconds:.2f} s ({how})"]
+    if run.complete:
+        how = "exhaustive"
+    elif run.stopped_by == "decided":
+        how = "stopped: every property decided"
+    else:
+        how = f"stopped by {run.stopped_by}"
+    if run.engine == "explicit":
+        size = f"{s.states:,} states, {s.transitions:,} transitions, depth {s.depth}"
+    else:
+        size = f"depth {s.depth}"
+    lines = [f"{run.spec} [{run.engine}]: {size}, {s.seconds:.2f} s ({how})"]
     width = max((len(r.prop.name) for r in run.results), default=4)
     for r in run.results:
         if r.verdict == "violated" and r.prop.is_always:
@@ -115,9 +122,6 @@ def run_guarded(fn: Callable[[], int]) -> int:
         print(f"lufmodel: internal error: {exc}", file=sys.stderr)
         return 4
 
-
-def out_dir(path: str | None) -> Path | None:
-    return Path(path) if path else None
 
 
 def load_specs_or_exit(paths: Sequence[str], overrides: dict[str, int] | None = None) -> list[Spec]:
