@@ -14,6 +14,7 @@ from typing import Any, Mapping
 from lufmodel.errors import SpecError
 from lufmodel.kernel import build_model
 from lufmodel.kernel.config import (
+    DEFAULT_EVENTS,
     DEFAULT_FLUSH_POINTS,
     EVENT_KINDS,
     FLUSH_POINTS,
@@ -158,8 +159,7 @@ def load_spec_text(text: str, path: str = "<spec>", overrides: Mapping[str, int]
         (points.add if value else points.discard)(key)
 
     ev_t = r.table(data, "events", ("enabled",))
-    default_events = [k for k in EVENT_KINDS if k not in ("mmap", "switch", "sync")]
-    events = r.str_list(ev_t.get("enabled", default_events), "events.enabled", list(EVENT_KINDS))
+    events = r.str_list(ev_t.get("enabled", list(DEFAULT_EVENTS)), "events.enabled", list(EVENT_KINDS))
 
     vmas = _vmas(r, data.get("vma", []), sizes)
     targets = _targets(r, data.get("mmap_target", []), sizes)

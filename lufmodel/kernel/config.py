@@ -73,6 +73,9 @@ EVENT_KINDS: dict[str, str] = {
     "sync": "user-level synchronisation between CPUs (lock release/acquire): carries happens-before",
 }
 
+DEFAULT_EVENTS = ("tlb", "load", "store", "fault", "reclaim", "kalloc", "write", "mprotect", "munmap")
+"""The event kinds a spec without ``[events] enabled`` gets. New kinds are opt-in."""
+
 
 @dataclass(frozen=True)
 class VmaInit:
