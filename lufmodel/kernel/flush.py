@@ -16,7 +16,7 @@ from typing import Sequence
 
 from lufmodel import ops as O
 from lufmodel.kernel.state import Kernel, WriteView
-from lufmodel.model import Var, Write
+from lufmodel.model import Read, Var, Write
 from lufmodel.ops import Expr, Ops
 
 FLUSH_WRITES = ("tlb", "tlb_w", "tlb_tag", "frame_luf", "mm_luf", "mapping_luf", "r1_record", "r2_record")
@@ -100,3 +100,16 @@ def luf_all_mask(k: Kernel, ops: Ops, w: Write) -> list[Expr]:
         owed += [view[k.mapluf[f, c]] for f in range(k.cfg.files)]
         out.append(O.any_(ops, owed))
     return out
+
+
+def batched_pending(k: Kernel, ops: Ops, s: Read, w: Write, m: int) -> None:
+    """``flush_tlb_batched_pending(mm)`` (under the PTL): flush the mm if reclaim batched an
+    unmap of it since the last such flush. Writes ``MM_FLUSH_WRITES`` and ``mm_flush_batched``."""
+    pending = s[k.mmbatched[m]]
+    flush_mm(k, ops, w, m, pending)
+    w[k.mmbatched[m]] = ops.const(False)
+
+
+def luf_flush_vma(k: Kernel, ops: Ops, w: Write, m: int, obj: Expr) -> None:
+    """v12 ``luf_flush_vma()``: the per-mm batch and, for a shared file VMA, the mapping's."""
+    flush_cpus(k, ops, w, union(ops, luf_mm_mask(k, ops, w, m), luf_mapping_mask(k, ops, w, obj)))

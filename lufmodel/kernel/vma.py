@@ -18,24 +18,23 @@ from __future__ import annotations
 
 from lufmodel.builder import ModelBuilder
 from lufmodel.kernel.config import PROT_RO, PROT_RO_MAYWRITE, PROT_RW
-from lufmodel.kernel.flush import FLUSH_WRITES, MM_FLUSH_WRITES, PAGE_FLUSH_WRITES, flush_cpus, flush_mm, flush_page, gated, luf_all_mask, luf_mapping_mask, luf_mm_mask, union
+from lufmodel.kernel.flush import (
+    FLUSH_WRITES,
+    MM_FLUSH_WRITES,
+    PAGE_FLUSH_WRITES,
+    batched_pending,
+    flush_cpus,
+    flush_page,
+    gated,
+    luf_all_mask,
+    luf_flush_vma,
+)
 from lufmodel.kernel.state import Kernel, at, goto, goto_if, pick, put, runs
 from lufmodel.model import Args, Read, Write
 from lufmodel.ops import Expr, Ops
 
 MAP_FIXED = 1  # reg_kind bit: continue with mmap.install after the unmap
 ZAPPED = 2  # reg_kind bit: a present PTE was zapped, so the range must be flushed
-
-
-def _batched_pending(k: Kernel, ops: Ops, s: Read, w: Write, m: int) -> None:
-    """``flush_tlb_batched_pending(mm)``: flush the mm if reclaim batched an unmap of it."""
-    pending = s[k.mmbatched[m]]
-    flush_mm(k, ops, w, m, pending)
-    w[k.mmbatched[m]] = ops.const(False)
-
-
-def _luf_flush_vma(k: Kernel, ops: Ops, w: Write, m: int, obj: Expr) -> None:
-    flush_cpus(k, ops, w, union(ops, luf_mm_mask(k, ops, w, m), luf_mapping_mask(k, ops, w, obj)))
 
 
 def _release(k: Kernel, ops: Ops, w: Write, c: int, m: int) -> None:
@@ -92,7 +91,7 @@ def add_mprotect(k: Kernel, b: ModelBuilder) -> None:
 
     def pte(ops: Ops, s: Read, a: Args, w: Write) -> None:
         if pending:
-            _batched_pending(k, ops, s, w, a.m)
+            batched_pending(k, ops, s, w, a.m)
         to_ro = ops.eq(s[k.rx[a.c]], ops.const(PROT_RO_MAYWRITE))
         put(ops, w, [k.ptew[a.m, va] for va in k.vas], s[k.rv[a.c]], ops.const(False), when=to_ro)
         goto(k, ops, w, a.c, "mprotect.flush")
@@ -111,7 +110,7 @@ def add_mprotect(k: Kernel, b: ModelBuilder) -> None:
             to_ro = ops.eq(s[k.rx[a.c]], ops.const(PROT_RO_MAYWRITE))
             flush_page(k, ops, w, a.m, s[k.rv[a.c]], to_ro)
         if luf_vma:
-            _luf_flush_vma(k, ops, w, a.m, s[k.ro[a.c]])
+            luf_flush_vma(k, ops, w, a.m, s[k.ro[a.c]])
         _release(k, ops, w, a.c, a.m)
 
     what = ", ".join(x for x, on in (("flush_tlb_range", range_flush), ("luf_flush_vma", luf_vma)) if on) or "no flush"
@@ -154,7 +153,7 @@ def add_munmap(k: Kernel, b: ModelBuilder) -> None:
 
     def zap(ops: Ops, s: Read, a: Args, w: Write) -> None:
         if pending:
-            _batched_pending(k, ops, s, w, a.m)
+            batched_pending(k, ops, s, w, a.m)
         v = s[k.rv[a.c]]
         present = ops.not_(ops.eq(pick(ops, v, [s[k.pte[a.m, va]] for va in k.vas]), ops.const(0)))
         put(ops, w, [k.pte[a.m, va] for va in k.vas], v, ops.const(0))
@@ -182,7 +181,7 @@ def add_munmap(k: Kernel, b: ModelBuilder) -> None:
         if range_flush:
             flush_page(k, ops, w, a.m, s[k.rv[a.c]], ops.not_(ops.lt(rx, ops.const(ZAPPED))))
         if luf_vma:
-            _luf_flush_vma(k, ops, w, a.m, s[k.ro[a.c]])
+            luf_flush_vma(k, ops, w, a.m, s[k.ro[a.c]])
         zapped = ops.not_(ops.lt(rx, ops.const(ZAPPED)))
         p = s[k.rp[a.c]]
         refs = pick(ops, p, [s[k.frefs[q]] for q in k.frames])
