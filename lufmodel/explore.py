@@ -36,7 +36,7 @@ ProgressFn = Callable[[Progress], None]
 
 
 @dataclass(frozen=True)
-class _Target:
+class Target:
     """Where a property is first shown: a state (index), or a step from a state."""
 
     state: int
@@ -53,9 +53,9 @@ class _Search:
         self.depth_of: list[int] = [0]
         self.transitions = 0
         # property bit -> (depth, targets at that depth)
-        self.found: dict[int, tuple[int, list[_Target]]] = {}
+        self.found: dict[int, tuple[int, list[Target]]] = {}
 
-    def note(self, bits: int, depth: int, target: _Target) -> None:
+    def note(self, bits: int, depth: int, target: Target) -> None:
         while bits:
             low = bits & -bits
             bit = low.bit_length() - 1
@@ -67,6 +67,9 @@ class _Search:
                 seen[1].append(target)
 
 
+ENGINES = ("auto", "native", "python")
+
+
 def explore(
     model: Model,
     props: Sequence[Property] | None = None,
@@ -74,8 +77,38 @@ def explore(
     progress: ProgressFn | None = None,
     progress_every: float = 0.5,
     spec_name: str = "",
+    engine: str = "auto",
+    threads: int = 1,
 ) -> RunResult:
-    """Explore ``model`` breadth-first and return a verdict for every property in ``props``."""
+    """Explore ``model`` breadth-first and return a verdict for every property in ``props``.
+
+    ``engine``: "native" (compiled C, fingerprints: ``explore_native``), "python"
+    (generated Python, full states: exact), or "auto" (native when a C compiler is there).
+    Both give the same verdicts, depths and traces; the tests check it on every spec.
+    """
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {', '.join(ENGINES)}")
+    if engine != "python":
+        from lufmodel.backends.native import NativeUnavailable
+        from lufmodel.explore_native import explore_native
+
+        try:
+            return explore_native(model, props, limits, progress, progress_every, spec_name, threads)
+        except NativeUnavailable:
+            if engine == "native":
+                raise
+    return explore_python(model, props, limits, progress, progress_every, spec_name)
+
+
+def explore_python(
+    model: Model,
+    props: Sequence[Property] | None = None,
+    limits: Limits = Limits(),
+    progress: ProgressFn | None = None,
+    progress_every: float = 0.5,
+    spec_name: str = "",
+) -> RunResult:
+    """The generated-Python engine: full states in a dictionary (exact, no fingerprints)."""
     props = tuple(model.properties if props is None else props)
     compiled = compile_model(model, props)
     search = _Search(model, props, compiled)
@@ -86,7 +119,7 @@ def explore(
     complete_depth = 0
 
     bad, hit = compiled.state_check(model.init)
-    search.note(bad | hit, 0, _Target(0, None))
+    search.note(bad | hit, 0, Target(0, None))
     all_bits = (1 << len(props)) - 1
 
     frontier = [0]
@@ -108,7 +141,7 @@ def explore(
                     transitions += 1
                     succ, ebad, ehit = r
                     if ebad or ehit:
-                        search.note(ebad | ehit, depth + 1, _Target(idx, number))
+                        search.note(ebad | ehit, depth + 1, Target(idx, number))
                     if succ not in index:
                         new = len(states)
                         index[succ] = new
@@ -117,7 +150,7 @@ def explore(
                         next_frontier.append(new)
                         sbad, shit = compiled.state_check(succ)
                         if sbad or shit:
-                            search.note(sbad | shit, depth + 1, _Target(new, None))
+                            search.note(sbad | shit, depth + 1, Target(new, None))
                 if k & 255 == 0:
                     now = time.monotonic()
                     if progress is not None and now - last_report >= progress_every:
@@ -160,18 +193,36 @@ def explore(
 def _verdicts(search: _Search, exhaustive: bool, complete_depth: int) -> list[PropertyResult]:
     needed = [d for d, _ in search.found.values()]
     dp = _fewest_switches(search, max(needed)) if needed else {}
+    return verdicts(
+        search.model, search.props, search.found, len(search.states), exhaustive, complete_depth,
+        lambda targets: _best_path(search.model, dp.get, targets),
+    )
+
+
+PathFinder = Callable[[list[Target]], list[Instance]]
+
+
+def verdicts(
+    model: Model,
+    props: Sequence[Property],
+    found: dict[int, tuple[int, list[Target]]],
+    states: int,
+    exhaustive: bool,
+    complete_depth: int,
+    path_to: PathFinder,
+) -> list[PropertyResult]:
+    """Every property's result from what a breadth-first search found (shared by engines)."""
     out: list[PropertyResult] = []
-    for bit, prop in enumerate(search.props):
-        if bit in search.found:
-            depth, targets = search.found[bit]
-            path = _best_path(search, dp, targets)
-            trace = confirmed(search.model, path, prop, "explicit search")
+    for bit, prop in enumerate(props):
+        if bit in found:
+            depth, targets = found[bit]
+            trace = confirmed(model, path_to(targets), prop, "explicit search")
             verdict = VIOLATED if prop.is_always else HOLDS
             note = "" if prop.is_always else "reached"
             out.append(PropertyResult(prop, verdict, depth, trace, note))
         elif prop.is_always:
             if exhaustive:
-                out.append(PropertyResult(prop, HOLDS, None, None, f"all {len(search.states)} reachable states"))
+                out.append(PropertyResult(prop, HOLDS, None, None, f"all {states} reachable states"))
             elif complete_depth > 0:
                 out.append(PropertyResult(prop, BOUNDED, complete_depth, None, f"no violation within depth {complete_depth}"))
             else:
@@ -205,7 +256,7 @@ def _fewest_switches(search: _Search, max_depth: int) -> dict[_Key, tuple[int, _
     for d in range(0, max_depth):
         for idx in by_depth.get(d, []):
             s = search.states[idx]
-            entries = _entries(best, idx, model.cpus)
+            entries = _entries(best.get, idx, model.cpus)
             if not entries:
                 continue
             for number, fn in enumerate(steps):
@@ -226,17 +277,21 @@ def _fewest_switches(search: _Search, max_depth: int) -> dict[_Key, tuple[int, _
     return best
 
 
-def _entries(best: dict[_Key, tuple[int, _Key | None, int]], idx: int, cpus: int) -> list[tuple[_Key, tuple[int, _Key | None, int]]]:
+DPEntry = tuple[int, "_Key | None", int]
+DPLookup = Callable[[_Key], "DPEntry | None"]
+
+
+def _entries(best: DPLookup, idx: int, cpus: int) -> list[tuple[_Key, DPEntry]]:
     out = []
     for last in range(-1, cpus):
-        v = best.get((idx, last))
+        v = best((idx, last))
         if v is not None:
             out.append(((idx, last), v))
     return out
 
 
-def _best_path(search: _Search, best: dict[_Key, tuple[int, _Key | None, int]], targets: list[_Target]) -> list[Instance]:
-    model = search.model
+def _best_path(model: Model, best: DPLookup, targets: list[Target]) -> list[Instance]:
+    """Among ``targets`` (all at the shortest depth), the path with the fewest switches."""
     choice: tuple[int, _Key, int | None] | None = None
     for t in targets:
         for key, (sw, _, _) in _entries(best, t.state, model.cpus):
@@ -255,7 +310,9 @@ def _best_path(search: _Search, best: dict[_Key, tuple[int, _Key | None, int]], 
         path.append(model.instances[last_inst])
     cur: _Key | None = key
     while cur is not None:
-        _, prev, number = best[cur]
+        entry = best(cur)
+        assert entry is not None
+        _, prev, number = entry
         if number >= 0:
             path.append(model.instances[number])
         cur = prev

@@ -48,6 +48,8 @@ def run_to_json(run: RunResult) -> dict[str, Any]:
             "depth": run.stats.depth,
             "seconds": round(run.stats.seconds, 3),
         },
+        "storage": "full states" if run.collision_probability is None else "64-bit fingerprints",
+        "collision_probability": run.collision_probability,
         "results": [
             {
                 "property": r.prop.name,

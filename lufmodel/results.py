@@ -64,6 +64,9 @@ class RunResult:
     """Why the search stopped early: "max-depth", "max-states", "timeout", "interrupted",
     "max-k" (induction), or "decided" (every property was violated or reached, so deeper
     levels could not change a verdict)."""
+    collision_probability: float | None = None
+    """For a search that stored 64-bit fingerprints instead of states: the probability
+    (TLC's estimate) that two distinct states shared one, so that one was never explored."""
 
     def result(self, name: str) -> PropertyResult:
         for r in self.results:

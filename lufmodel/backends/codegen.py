@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Optional, Sequence
 
+from lufmodel.backends.source import FoldingOps, Syntax, event_terms, state_terms
 from lufmodel.model import Instance, Model, Property, Var, Write
 from lufmodel.ops import Expr
 
@@ -21,82 +22,25 @@ StepResult = Optional[tuple[tuple[int, ...], int, int]]
 StepFn = Callable[[tuple[int, ...]], StepResult]
 StateCheckFn = Callable[[tuple[int, ...]], tuple[int, int]]
 
-_TRUE = "True"
-_FALSE = "False"
+PYTHON = Syntax(
+    true="True",
+    false="False",
+    and_=" and ",
+    or_=" or ",
+    not_="(not {x})",
+    ite="({a} if {c} else {b})",
+    temp="{name} = {expr}",
+    bit="({bit} if {cond} else 0)",
+)
+_TRUE = PYTHON.true
+_FALSE = PYTHON.false
 
 
-class CodegenOps:
+class CodegenOps(FoldingOps):
     """Operations that build Python source, with light constant folding."""
 
     def __init__(self) -> None:
-        self.lines: list[str] = []
-        self._count = 0
-
-    def _tmp(self, expr: str) -> str:
-        name = f"t{self._count}"
-        self._count += 1
-        self.lines.append(f"{name} = {expr}")
-        return name
-
-    def const(self, value: int | bool) -> Expr:
-        if isinstance(value, bool):
-            return _TRUE if value else _FALSE
-        return str(int(value))
-
-    def and_(self, *xs: Expr) -> Expr:
-        if any(x == _FALSE for x in xs):
-            return _FALSE
-        rest = [x for x in xs if x != _TRUE]
-        if not rest:
-            return _TRUE
-        if len(rest) == 1:
-            return rest[0]
-        return self._tmp("(" + " and ".join(rest) + ")")
-
-    def or_(self, *xs: Expr) -> Expr:
-        if any(x == _TRUE for x in xs):
-            return _TRUE
-        rest = [x for x in xs if x != _FALSE]
-        if not rest:
-            return _FALSE
-        if len(rest) == 1:
-            return rest[0]
-        return self._tmp("(" + " or ".join(rest) + ")")
-
-    def not_(self, x: Expr) -> Expr:
-        if x == _TRUE:
-            return _FALSE
-        if x == _FALSE:
-            return _TRUE
-        return self._tmp(f"(not {x})")
-
-    def ite(self, cond: Expr, then: Expr, other: Expr) -> Expr:
-        if cond == _TRUE or then == other:
-            return then
-        if cond == _FALSE:
-            return other
-        return self._tmp(f"({then} if {cond} else {other})")
-
-    def eq(self, a: Expr, b: Expr) -> Expr:
-        if a == b:
-            return _TRUE
-        return self._tmp(f"({a} == {b})")
-
-    def lt(self, a: Expr, b: Expr) -> Expr:
-        return self._tmp(f"({a} < {b})")
-
-    def add(self, a: Expr, b: Expr) -> Expr:
-        return self._tmp(f"({a} + {b})")
-
-    def sub(self, a: Expr, b: Expr) -> Expr:
-        return self._tmp(f"({a} - {b})")
-
-    def to_int(self, b: Expr) -> Expr:
-        if b == _TRUE:
-            return "1"
-        if b == _FALSE:
-            return "0"
-        return self._tmp(f"(1 if {b} else 0)")
+        super().__init__(PYTHON)
 
 
 class CodegenRead:
@@ -132,22 +76,7 @@ def _instance_source(
         body.append(f"if not {guard}: return None")
     w = Write(read)
     action.effect(ops, read, args, w)
-    bad_terms: list[str] = []
-    hit_terms: list[str] = []
-    if action.emit is not None:
-        for ev in action.emit(ops, read, args):
-            for bit, prop in enumerate(props):
-                if prop.event != ev.kind or prop.event_pred is None:
-                    continue
-                holds = prop.event_pred(ops, read, ev.fields)
-                if prop.is_always:
-                    broken = ops.and_(ev.when, ops.not_(holds))
-                    if broken != _FALSE:
-                        bad_terms.append(f"({1 << bit} if {broken} else 0)")
-                else:
-                    reached = ops.and_(ev.when, holds)
-                    if reached != _FALSE:
-                        hit_terms.append(f"({1 << bit} if {reached} else 0)")
+    bad_terms, hit_terms = event_terms(ops, read, action, args, props)
     body.extend(ops.lines)
     slots = []
     for var in model.variables:
@@ -163,17 +92,7 @@ def _instance_source(
 
 def _state_check_source(props: Sequence[Property]) -> list[str]:
     ops = CodegenOps()
-    read = CodegenRead()
-    bad_terms: list[str] = []
-    hit_terms: list[str] = []
-    for bit, prop in enumerate(props):
-        if prop.event is not None or prop.state_pred is None:
-            continue
-        holds = prop.state_pred(ops, read)
-        if prop.is_always:
-            bad_terms.append(f"({1 << bit} if not {holds} else 0)")
-        else:
-            hit_terms.append(f"({1 << bit} if {holds} else 0)")
+    bad_terms, hit_terms = state_terms(ops, CodegenRead(), props)
     body = list(ops.lines)
     bad = " | ".join(bad_terms) if bad_terms else "0"
     hit = " | ".join(hit_terms) if hit_terms else "0"

@@ -79,6 +79,8 @@ def summary_lines(run: RunResult) -> list[str]:
         size = f"{s.states:,} states, {s.transitions:,} transitions, depth {s.depth}"
     else:
         size = f"depth {s.depth}"
+    if run.collision_probability is not None:
+        how += f"; 64-bit fingerprints, collision probability {run.collision_probability:.1e}"
     lines = [f"{run.spec} [{run.engine}]: {size}, {s.seconds:.2f} s ({how})"]
     width = max((len(r.prop.name) for r in run.results), default=4)
     for r in run.results:
@@ -148,3 +150,19 @@ def print_run(run: RunResult, json: bool = False) -> None:
             print()
             print(f"{r.prop.name}: counterexample, {r.depth} steps (replayed)")
             print(render_trace(r.trace))
+
+
+def add_engine_options(p: Any) -> None:
+    """``--engine`` and ``--threads`` of the explicit explorer."""
+    p.add_argument("--engine", choices=("auto", "native", "python"), default="auto",
+                   help="explicit engine: native (compiled C, 64-bit fingerprints), python (generated Python, "
+                        "full states, exact), auto (native if a C compiler is available; default)")
+    p.add_argument("--threads", type=int, default=1, metavar="N",
+                   help="threads for the native engine's level expansion (default 1)")
+
+
+def check_engine_options(args: Any) -> str | None:
+    """A one-line error for a bad ``--threads``, else None."""
+    if args.threads < 1 or args.threads > 64:
+        return f"lufmodel: --threads: must be from 1 to 64, got {args.threads}"
+    return None

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from lufmodel.commands.common import UsageError, end_progress, progress_printer, run_guarded
+from lufmodel.commands.common import UsageError, add_engine_options, end_progress, progress_printer, run_guarded
 from lufmodel.explore import explore
 from lufmodel.results import RunResult
 from lufmodel.spec import Spec, load_spec
@@ -22,6 +22,7 @@ def register(subparsers: Any) -> None:
                               description=__doc__.split("\n\n")[0] if __doc__ else None)
     p.add_argument("dir", nargs="?", default="specs", help="directory of spec files (default: specs/)")
     p.add_argument("--only", action="append", metavar="NAME", help="run only specs whose name contains NAME")
+    add_engine_options(p)
     p.set_defaults(run=run)
 
 
@@ -59,7 +60,8 @@ def _run(args: argparse.Namespace) -> int:
     for spec in specs:
         progress = progress_printer(spec.name)
         try:
-            result = explore(spec.model, spec.props, spec.limits, progress=progress, spec_name=spec.name)
+            result = explore(spec.model, spec.props, spec.limits, progress=progress, spec_name=spec.name,
+                             engine=args.engine, threads=args.threads)
         finally:
             if progress is not None:
                 end_progress()

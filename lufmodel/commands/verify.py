@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from lufmodel.commands.common import (
+    add_engine_options,
+    check_engine_options,
     end_progress,
     print_json,
     progress_printer,
@@ -38,6 +40,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON document (format 1)")
     p.add_argument("--short", action="store_true", help="fold steps a counterexample does not depend on")
     p.add_argument("--out", metavar="DIR", help="write every counterexample in all formats under DIR/<spec>/<property>/")
+    add_engine_options(p)
     p.set_defaults(run=run)
 
 
@@ -54,7 +57,8 @@ def check(spec: Spec, args: argparse.Namespace) -> RunResult:
     props = select_props(spec, args.property)
     progress = None if args.json else progress_printer(spec.name)
     try:
-        return explore(spec.model, props, limits_for(spec, args), progress=progress, spec_name=spec.name)
+        return explore(spec.model, props, limits_for(spec, args), progress=progress, spec_name=spec.name,
+                       engine=args.engine, threads=args.threads)
     finally:
         if progress is not None:
             end_progress()
@@ -78,6 +82,10 @@ def run(args: argparse.Namespace) -> int:
             return 2
     if args.timeout is not None and args.timeout <= 0:
         print(f"lufmodel: --timeout: must be positive, got {args.timeout}", file=sys.stderr)
+        return 2
+    error = check_engine_options(args)
+    if error is not None:
+        print(error, file=sys.stderr)
         return 2
     return run_guarded(lambda: _run(args))
 

@@ -1,0 +1,126 @@
+"""The C backend: runs the model's functions once on C source names and emits a C step
+function per action instance, for the native explorer (``lufmodel.native``).
+
+Like the Python code generator (``codegen``), every operation appends a temporary
+``int tN = <expr>;`` and returns ``tN``, so nothing is duplicated. Booleans are the ints 0
+and 1, as C's comparisons and logical operators produce them. The generated function of an
+instance reads the state vector ``s`` and, when the guard holds, writes the successor into
+``o`` and the two property bit masks (event invariants broken, ``sometimes`` events reached)
+and returns 1. This is an implementation detail of the native explorer; the concrete
+interpreter stays the reference, and the tests compare the two state by state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+from lufmodel.backends.source import FoldingOps, Syntax, event_terms, state_terms
+from lufmodel.model import Instance, Model, Property, Var, Write
+from lufmodel.ops import Expr
+
+C = Syntax(
+    true="1",
+    false="0",
+    and_=" && ",
+    or_=" || ",
+    not_="(!{x})",
+    ite="({c} ? {a} : {b})",
+    temp="int {name} = {expr};",
+    bit="({cond} ? {bit}ULL : 0ULL)",
+)
+_TRUE = C.true
+_FALSE = C.false
+MAX_PROPERTIES = 64
+
+
+class COps(FoldingOps):
+    """Operations that build C expressions (booleans are the ints 0 and 1)."""
+
+    def __init__(self) -> None:
+        super().__init__(C)
+
+
+class CRead:
+    """Reads a variable as the C text ``s[pos]``."""
+
+    def __getitem__(self, var: Var) -> Expr:
+        return f"s[{var.pos}]"
+
+
+def _instance_source(model: Model, inst: Instance, props: Sequence[Property]) -> list[str]:
+    ops = COps()
+    read = CRead()
+    action, args = inst.action, inst.args
+    head = f"static int step_{inst.number}(const cell *s, cell *o, uint64_t *bad, uint64_t *hit) {{"
+    guard = action.guard(ops, read, args)
+    if guard == _FALSE:
+        return [head, "    (void)s; (void)o; (void)bad; (void)hit;", "    return 0;", "}"]
+    body = list(ops.lines)
+    ops.lines = []
+    if guard != _TRUE:
+        body.append(f"if (!{guard}) return 0;")
+    w = Write(read)
+    action.effect(ops, read, args, w)
+    bad_terms, hit_terms = event_terms(ops, read, action, args, props)
+    body.extend(ops.lines)
+    body.append("memcpy(o, s, sizeof(cell) * NVP);")
+    for var in model.variables:
+        if var in w.assigned:
+            value = str(w.assigned[var])
+            if value != f"s[{var.pos}]":
+                body.append(f"o[{var.pos}] = (cell)({value});")
+    body.append(f"*bad = {' | '.join(bad_terms) if bad_terms else '0'};")
+    body.append(f"*hit = {' | '.join(hit_terms) if hit_terms else '0'};")
+    body.append("return 1;")
+    return [head] + ["    " + line for line in body] + ["}"]
+
+
+def _state_check_source(props: Sequence[Property]) -> list[str]:
+    ops = COps()
+    bad_terms, hit_terms = state_terms(ops, CRead(), props)
+    body = list(ops.lines)
+    body.append(f"*bad = {' | '.join(bad_terms) if bad_terms else '0'};")
+    body.append(f"*hit = {' | '.join(hit_terms) if hit_terms else '0'};")
+    return ["static void state_check(const cell *s, uint64_t *bad, uint64_t *hit) {", "    (void)s;"] + [
+        "    " + line for line in body
+    ] + ["}"]
+
+
+@dataclass(frozen=True)
+class CSource:
+    """Generated C for one model and property list: the step functions and their table."""
+
+    text: str
+    cell_bytes: int
+    padded_vars: int
+
+
+def generate(model: Model, props: Sequence[Property]) -> CSource:
+    """C source (without the runtime) for every instance of ``model``."""
+    if len(props) > MAX_PROPERTIES:
+        raise ValueError(f"the native explorer checks at most {MAX_PROPERTIES} properties at once")
+    top = max((v.hi for v in model.variables), default=1)
+    low = min((v.lo for v in model.variables), default=0)
+    cell_bytes = 1 if (low >= 0 and top <= 255) else 2 if (low >= 0 and top <= 65535) else 4
+    ctype = {1: "uint8_t", 2: "uint16_t", 4: "int32_t"}[cell_bytes]
+    per_word = 8 // cell_bytes if cell_bytes < 8 else 1
+    nvp = max(per_word, -(-len(model.variables) // per_word) * per_word)
+    lines = [
+        "#include <stdint.h>",
+        "#include <string.h>",
+        f"typedef {ctype} cell;",
+        f"#define NV {len(model.variables)}",
+        f"#define NVP {nvp}",
+        f"#define NI {len(model.instances)}",
+        f"#define NCPU {max(1, model.cpus)}",
+        "typedef int (*step_fn)(const cell *, cell *, uint64_t *, uint64_t *);",
+    ]
+    for inst in model.instances:
+        lines.extend(_instance_source(model, inst, props))
+    lines.extend(_state_check_source(props))
+    table = ", ".join(f"step_{inst.number}" for inst in model.instances) or "0"
+    lines.append(f"static const step_fn STEPS[NI > 0 ? NI : 1] = {{{table}}};")
+    cpus = ", ".join(str(-1 if inst.cpu is None else inst.cpu) for inst in model.instances) or "-1"
+    lines.append(f"static const int INST_CPU[NI > 0 ? NI : 1] = {{{cpus}}};")
+    return CSource("\n".join(lines) + "\n", cell_bytes, nvp)
