@@ -87,6 +87,32 @@ def _state_check_source(props: Sequence[Property]) -> list[str]:
     ] + ["}"]
 
 
+def _packing_source(model: Model, nvp: int) -> list[str]:
+    """``pack``/``unpack`` between the cell vector and NW 64-bit words of bit fields (a field
+    never straddles two words): how the frontier is stored and fingerprinted."""
+    fields: list[tuple[int, int, int, int]] = []  # (pos, word, shift, bits)
+    word, shift = 0, 0
+    for var in model.variables:
+        bits = max(1, (var.hi - var.lo).bit_length())
+        if shift + bits > 64:
+            word, shift = word + 1, 0
+        fields.append((var.pos, word, shift, bits))
+        shift += bits
+    nw = word + 1
+    lines = [f"#define NW {nw}", "static void pack(const cell *s, uint64_t *w) {", f"    memset(w, 0, sizeof(uint64_t) * NW);"]
+    lows = {var.pos: var.lo for var in model.variables}
+    for pos, wd, sh, _ in fields:
+        lines.append(f"    w[{wd}] |= (uint64_t)(s[{pos}] - ({lows[pos]})) << {sh};")
+    lines.append("}")
+    lines.append("static void unpack(const uint64_t *w, cell *s) {")
+    for pos, wd, sh, bits in fields:
+        lines.append(f"    s[{pos}] = (cell)((int64_t)((w[{wd}] >> {sh}) & {(1 << bits) - 1}ULL) + ({lows[pos]}));")
+    for pos in range(len(model.variables), nvp):
+        lines.append(f"    s[{pos}] = 0;")
+    lines.append("}")
+    return lines
+
+
 @dataclass(frozen=True)
 class CSource:
     """Generated C for one model and property list: the step functions and their table."""
@@ -119,6 +145,7 @@ def generate(model: Model, props: Sequence[Property]) -> CSource:
     for inst in model.instances:
         lines.extend(_instance_source(model, inst, props))
     lines.extend(_state_check_source(props))
+    lines.extend(_packing_source(model, nvp))
     table = ", ".join(f"step_{inst.number}" for inst in model.instances) or "0"
     lines.append(f"static const step_fn STEPS[NI > 0 ? NI : 1] = {{{table}}};")
     cpus = ", ".join(str(-1 if inst.cpu is None else inst.cpu) for inst in model.instances) or "-1"

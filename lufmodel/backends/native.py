@@ -116,6 +116,8 @@ def load(model: Model, props: Sequence[Property]) -> NativeModel:
         "ctx_clear_events": (None, [vp]),
         "ctx_stored_bytes": (u64, [vp]),
         "ctx_table_capacity": (u64, [vp]),
+        "ctx_frontier_bytes": (u64, [vp]),
+        "native_words": (ctypes.c_int, []),
         "ctx_parent": (u32, [vp, u32]),
         "ctx_via": (i32, [vp, u32]),
         "ctx_fewest_switches": (ctypes.c_int, [vp, cptr, ctypes.POINTER(u64), ctypes.c_int]),

@@ -1,9 +1,10 @@
 /* The native explorer's runtime: breadth-first search over the generated step functions.
  *
  * Appended to the C that lufmodel.backends.cgen generates (STEPS, INST_CPU, state_check,
- * cell, NV, NVP, NI, NCPU). Stored per state: a 64-bit fingerprint and its index in an
- * open-addressing table, and the parent index and the instance that reached it; full state
- * vectors only for the current and the next level. Levels are contiguous index ranges, so
+ * cell, NV, NVP, NI, NCPU, pack, unpack, NW). Stored per state: a 64-bit fingerprint in an
+ * open-addressing table, the parent's index and the instance that reached it (14 bytes at
+ * the table's fullest, 26 at its emptiest); states themselves, packed into NW words of bit
+ * fields, only for the current and the next level. Levels are contiguous index ranges, so
  * a state's depth is known from the level boundaries the caller keeps.
  *
  * A level is expanded in chunks ([from, to) of the current level). Within a chunk, threads
@@ -16,14 +17,13 @@
 
 typedef struct {
     uint64_t *keys;
-    uint32_t *vals;
     uint64_t cap, count;
     uint32_t *parent;
     uint16_t *via;
     uint64_t nstates, scap;
-    cell *cur;
+    uint64_t *cur;
     uint64_t ncur, cur_base;
-    cell *next;
+    uint64_t *next;
     uint64_t nnext, next_cap;
     uint32_t *ev_state;
     int32_t *ev_inst;
@@ -48,10 +48,9 @@ static inline uint64_t mix64(uint64_t h) {
     return h;
 }
 
-static uint64_t fingerprint(const cell *s) {
-    const uint64_t *w = (const uint64_t *)s;
+static uint64_t fingerprint(const uint64_t *w) {
     uint64_t h = 0x9E3779B97F4A7C15ULL;
-    for (size_t i = 0; i < (NVP * sizeof(cell)) / 8; i++) {
+    for (size_t i = 0; i < NW; i++) {
         h ^= mix64(w[i] + 0x632BE59BD9B4E019ULL * (i + 1));
         h = (h << 27 | h >> 37) * 5 + 0x52dce729;
     }
@@ -70,47 +69,77 @@ static int grow(void **p, uint64_t *cap, uint64_t need, size_t elem) {
     return 0;
 }
 
-static int64_t table_find(const Ctx *c, uint64_t fp) {
-    uint64_t mask = c->cap - 1, i = fp & mask;
+static int table_has(const uint64_t *keys, uint64_t cap, uint64_t fp) {
+    uint64_t mask = cap - 1, i = fp & mask;
     for (;;) {
-        uint64_t k = c->keys[i];
-        if (k == 0) return -1;
-        if (k == fp) return (int64_t)c->vals[i];
+        uint64_t k = keys[i];
+        if (k == 0) return 0;
+        if (k == fp) return 1;
         i = (i + 1) & mask;
     }
 }
 
 static int table_rehash(Ctx *c, uint64_t ncap) {
     uint64_t *nk = calloc(ncap, sizeof(uint64_t));
-    uint32_t *nv = malloc(ncap * sizeof(uint32_t));
-    if (!nk || !nv) { free(nk); free(nv); return -1; }
+    if (!nk) return -1;
     for (uint64_t j = 0; j < c->cap; j++) {
         uint64_t k = c->keys[j];
         if (!k) continue;
         uint64_t i = k & (ncap - 1);
         while (nk[i]) i = (i + 1) & (ncap - 1);
         nk[i] = k;
-        nv[i] = c->vals[j];
     }
-    free(c->keys); free(c->vals);
-    c->keys = nk; c->vals = nv; c->cap = ncap;
+    free(c->keys);
+    c->keys = nk;
+    c->cap = ncap;
     return 0;
 }
 
-/* Insert fp with value idx if absent: returns the stored index, or -2 on no memory. */
-static int64_t table_insert(Ctx *c, uint64_t fp, uint32_t idx) {
-    if ((c->count + 1) * 5 > c->cap * 4 && table_rehash(c, c->cap * 2)) return -2;
+/* Insert fp if absent: 1 if inserted, 0 if present, -1 on no memory. The table doubles at
+ * 85% load, so its load stays between 42% and 85%. */
+static int table_insert(Ctx *c, uint64_t fp) {
+    if ((c->count + 1) * 20 > c->cap * 17 && table_rehash(c, c->cap * 2)) return -1;
     uint64_t mask = c->cap - 1, i = fp & mask;
     for (;;) {
         uint64_t k = c->keys[i];
         if (k == 0) {
             c->keys[i] = fp;
-            c->vals[i] = idx;
             c->count++;
-            return (int64_t)idx;
+            return 1;
         }
-        if (k == fp) return (int64_t)c->vals[i];
+        if (k == fp) return 0;
         i = (i + 1) & mask;
+    }
+}
+
+/* A small map from fingerprint to index, for one level in the fewest-switch pass. */
+typedef struct {
+    uint64_t *keys;
+    uint32_t *vals;
+    uint64_t cap;
+} LevelMap;
+
+static int levelmap_init(LevelMap *m, uint64_t n) {
+    m->cap = 16;
+    while (m->cap < 2 * n + 2) m->cap *= 2;
+    m->keys = calloc(m->cap, sizeof(uint64_t));
+    m->vals = malloc(m->cap * sizeof(uint32_t));
+    return (m->keys && m->vals) ? 0 : -1;
+}
+
+static void levelmap_put(LevelMap *m, uint64_t fp, uint32_t idx) {
+    uint64_t i = fp & (m->cap - 1);
+    while (m->keys[i] && m->keys[i] != fp) i = (i + 1) & (m->cap - 1);
+    m->keys[i] = fp;
+    m->vals[i] = idx;
+}
+
+static int64_t levelmap_get(const LevelMap *m, uint64_t fp) {
+    uint64_t i = fp & (m->cap - 1);
+    for (;;) {
+        if (m->keys[i] == 0) return -1;
+        if (m->keys[i] == fp) return m->vals[i];
+        i = (i + 1) & (m->cap - 1);
     }
 }
 
@@ -134,10 +163,9 @@ Ctx *ctx_new(const cell *init) {
     if (!c) return NULL;
     c->cap = 1024;
     c->keys = calloc(c->cap, sizeof(uint64_t));
-    c->vals = malloc(c->cap * sizeof(uint32_t));
-    c->cur = malloc(sizeof(cell) * NVP);
-    if (!c->keys || !c->vals || !c->cur) return NULL;
-    memcpy(c->cur, init, sizeof(cell) * NVP);
+    c->cur = malloc(sizeof(uint64_t) * NW);
+    if (!c->keys || !c->cur) return NULL;
+    pack(init, c->cur);
     c->ncur = 1;
     c->cur_base = 0;
     if (grow((void **)&c->parent, &c->scap, 1, sizeof(uint32_t))) return NULL;
@@ -146,13 +174,13 @@ Ctx *ctx_new(const cell *init) {
     c->parent[0] = 0;
     c->via[0] = 0xFFFF;
     c->nstates = 1;
-    table_insert(c, fingerprint(init), 0);
+    table_insert(c, fingerprint(c->cur));
     return c;
 }
 
 void ctx_free(Ctx *c) {
     if (!c) return;
-    free(c->keys); free(c->vals); free(c->parent); free(c->via);
+    free(c->keys); free(c->parent); free(c->via);
     free(c->cur); free(c->next);
     free(c->ev_state); free(c->ev_inst); free(c->ev_bits);
     free(c->dp_sw); free(c->dp_pidx); free(c->dp_plast); free(c->dp_num);
@@ -174,7 +202,7 @@ typedef struct {
     uint64_t from, to, open;
     Rec *recs;
     uint64_t nrec, rcap;
-    cell *states;
+    uint64_t *states;
     uint64_t nst, scap;
     uint64_t transitions;
     int failed;
@@ -183,16 +211,18 @@ typedef struct {
 static void *expand_part(void *arg) {
     Part *p = arg;
     const Ctx *c = p->c;
-    cell out[NVP];
+    cell s[NVP], out[NVP];
+    uint64_t packed[NW];
     for (uint64_t i = p->from; i < p->to; i++) {
-        const cell *s = c->cur + i * NVP;
+        unpack(c->cur + i * NW, s);
         for (int n = 0; n < NI; n++) {
             uint64_t bad = 0, hit = 0;
             if (!STEPS[n](s, out, &bad, &hit)) continue;
             p->transitions++;
-            uint64_t fp = fingerprint(out);
+            pack(out, packed);
+            uint64_t fp = fingerprint(packed);
             uint64_t tbits = (bad | hit) & p->open;
-            int known = table_find(c, fp) >= 0;
+            int known = table_has(c->keys, c->cap, fp);
             if (known && !tbits) continue;
             if (grow((void **)&p->recs, &p->rcap, p->nrec + 1, sizeof(Rec))) { p->failed = 1; return NULL; }
             Rec *r = &p->recs[p->nrec++];
@@ -202,10 +232,8 @@ static void *expand_part(void *arg) {
             r->inst = n;
             r->has_state = !known;
             if (!known) {
-                uint64_t scap = p->scap;
-                if (grow((void **)&p->states, &scap, (p->nst + 1) * NVP, sizeof(cell))) { p->failed = 1; return NULL; }
-                p->scap = scap;
-                memcpy(p->states + p->nst * NVP, out, sizeof(cell) * NVP);
+                if (grow((void **)&p->states, &p->scap, (p->nst + 1) * NW, sizeof(uint64_t))) { p->failed = 1; return NULL; }
+                memcpy(p->states + p->nst * NW, packed, sizeof(uint64_t) * NW);
                 p->nst++;
             }
         }
@@ -245,14 +273,15 @@ int ctx_expand(Ctx *c, uint64_t from, uint64_t to, uint64_t open, int nthreads) 
         if (p->failed) { rc = -1; break; }
         c->transitions += p->transitions;
         uint64_t sidx = 0;
+        cell cells[NVP];
         for (uint64_t j = 0; j < p->nrec; j++) {
             Rec *r = &p->recs[j];
             if (r->tbits && add_event(c, r->parent, r->inst, r->tbits)) { rc = -1; break; }
             if (!r->has_state) continue;
-            const cell *st = p->states + (sidx++) * NVP;
-            int64_t got = table_insert(c, r->fp, (uint32_t)c->nstates);
-            if (got == -2) { rc = -1; break; }
-            if ((uint64_t)got != c->nstates) continue;
+            const uint64_t *st = p->states + (sidx++) * NW;
+            int got = table_insert(c, r->fp);
+            if (got < 0) { rc = -1; break; }
+            if (got == 0) continue;
             uint64_t idx = c->nstates;
             uint64_t scap = c->scap;
             if (grow((void **)&c->parent, &scap, idx + 1, sizeof(uint32_t))) { rc = -1; break; }
@@ -265,11 +294,12 @@ int ctx_expand(Ctx *c, uint64_t from, uint64_t to, uint64_t open, int nthreads) 
             c->parent[idx] = r->parent;
             c->via[idx] = (uint16_t)r->inst;
             c->nstates++;
-            if (grow((void **)&c->next, &c->next_cap, (c->nnext + 1) * NVP, sizeof(cell))) { rc = -1; break; }
-            memcpy(c->next + c->nnext * NVP, st, sizeof(cell) * NVP);
+            if (grow((void **)&c->next, &c->next_cap, (c->nnext + 1) * NW, sizeof(uint64_t))) { rc = -1; break; }
+            memcpy(c->next + c->nnext * NW, st, sizeof(uint64_t) * NW);
             c->nnext++;
             uint64_t sbad = 0, shit = 0;
-            state_check(st, &sbad, &shit);
+            unpack(st, cells);
+            state_check(cells, &sbad, &shit);
             uint64_t sbits = (sbad | shit) & open;
             if (sbits && add_event(c, (uint32_t)idx, -1, sbits)) { rc = -1; break; }
         }
@@ -299,8 +329,10 @@ void ctx_event(const Ctx *c, uint64_t i, uint32_t *state, int32_t *inst, uint64_
 }
 void ctx_clear_events(Ctx *c) { c->nev = 0; }
 uint64_t ctx_stored_bytes(const Ctx *c) {
-    return c->cap * (sizeof(uint64_t) + sizeof(uint32_t)) + c->nstates * (sizeof(uint32_t) + sizeof(uint16_t));
+    return c->cap * sizeof(uint64_t) + c->nstates * (sizeof(uint32_t) + sizeof(uint16_t));
 }
+uint64_t ctx_frontier_bytes(const Ctx *c) { return (c->ncur + c->nnext) * NW * sizeof(uint64_t); }
+int native_words(void) { return NW; }
 uint64_t ctx_table_capacity(const Ctx *c) { return c->cap; }
 uint32_t ctx_parent(const Ctx *c, uint32_t idx) { return c->parent[idx]; }
 int32_t ctx_via(const Ctx *c, uint32_t idx) { return c->via[idx] == 0xFFFF ? -1 : (int32_t)c->via[idx]; }
@@ -332,22 +364,35 @@ int ctx_fewest_switches(Ctx *c, const cell *init, const uint64_t *level_start, i
     c->dp_pidx[0] = 0;
     c->dp_plast[0] = -2;
     c->dp_num[0] = -1;
-    cell *prev = malloc(sizeof(cell) * NVP);
+    uint64_t *prev = malloc(sizeof(uint64_t) * NW);
     if (!prev) return -1;
-    memcpy(prev, init, sizeof(cell) * NVP);
-    cell out[NVP];
+    pack(init, prev);
+    cell s[NVP], out[NVP];
+    uint64_t packed[NW];
     for (int d = 0; d < depth; d++) {
         uint64_t lo = level_start[d], hi = level_start[d + 1], nhi = level_start[d + 2];
+        /* Regenerate the next level's states from their parents, and map them. */
+        uint64_t *nxt = malloc(sizeof(uint64_t) * NW * (nhi > hi ? nhi - hi : 1));
+        LevelMap map;
+        if (!nxt || levelmap_init(&map, nhi - hi)) { free(prev); free(nxt); return -1; }
+        for (uint64_t idx = hi; idx < nhi; idx++) {
+            uint64_t bad, hit;
+            unpack(prev + (c->parent[idx] - lo) * NW, s);
+            STEPS[c->via[idx]](s, out, &bad, &hit);
+            pack(out, nxt + (idx - hi) * NW);
+            levelmap_put(&map, fingerprint(nxt + (idx - hi) * NW), (uint32_t)idx);
+        }
         for (uint64_t idx = lo; idx < hi; idx++) {
-            const cell *s = prev + (idx - lo) * NVP;
             int any = 0;
             for (int l = 0; l < K; l++) any |= c->dp_sw[idx * K + l] != SW_NONE;
             if (!any) continue;
+            unpack(prev + (idx - lo) * NW, s);
             for (int num = 0; num < NI; num++) {
                 uint64_t bad, hit;
                 if (!STEPS[num](s, out, &bad, &hit)) continue;
-                int64_t succ = table_find(c, fingerprint(out));
-                if (succ < 0 || (uint64_t)succ < hi || (uint64_t)succ >= nhi) continue;
+                pack(out, packed);
+                int64_t succ = levelmap_get(&map, fingerprint(packed));
+                if (succ < 0) continue;
                 int cpu = INST_CPU[num];
                 for (int l = 0; l < K; l++) {
                     uint8_t sw = c->dp_sw[idx * K + l];
@@ -365,14 +410,7 @@ int ctx_fewest_switches(Ctx *c, const cell *init, const uint64_t *level_start, i
                 }
             }
         }
-        /* Regenerate the next level's states from their parents. */
-        cell *nxt = malloc(sizeof(cell) * NVP * (nhi - hi > 0 ? nhi - hi : 1));
-        if (!nxt) { free(prev); return -1; }
-        for (uint64_t idx = hi; idx < nhi; idx++) {
-            uint64_t bad, hit;
-            const cell *ps = prev + (c->parent[idx] - lo) * NVP;
-            STEPS[c->via[idx]](ps, nxt + (idx - hi) * NVP, &bad, &hit);
-        }
+        free(map.keys); free(map.vals);
         free(prev);
         prev = nxt;
     }
