@@ -8,11 +8,13 @@ explicit engine's successor.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from typing import Callable, Mapping, Sequence
 
 from lufmodel.backends.codegen import CodegenOps, CodegenRead
 from lufmodel.errors import ModelDefinitionError
+from lufmodel.ops import Expr, Ops
 from lufmodel.model import (
     Action,
     Args,
@@ -22,9 +24,12 @@ from lufmodel.model import (
     Guard,
     Instance,
     Model,
+    Observer,
     Param,
     Property,
+    Read,
     StatePred,
+    Update,
     Var,
     Write,
 )
@@ -59,6 +64,7 @@ class ModelBuilder:
         self._families: dict[str, VarArray] = {}
         self._actions: list[tuple[Action, Callable[[Args], bool] | None]] = []
         self._props: list[Property] = []
+        self._observers: list[Observer] = []
 
     # ---- variables -------------------------------------------------------------------
 
@@ -133,6 +139,22 @@ class ModelBuilder:
     def sometimes_on(self, name: str, doc: str, event: str, pred: EventPred) -> None:
         self._props.append(Property(name, doc, "sometimes", "reach", event, event_pred=pred))
 
+    def properties(self) -> tuple[Property, ...]:
+        """The properties declared so far (derived properties are built from them)."""
+        return tuple(self._props)
+
+    # ---- observers -------------------------------------------------------------------
+
+    def observe(self, name: str, families: Sequence[str], update: Update) -> None:
+        """Fold ``update`` into every action's effect (see ``model.Observer``); it may write
+        only ``families``, declared before and written by no action."""
+        if any(o.name == name for o in self._observers):
+            raise ModelDefinitionError(f"observer {name!r} declared twice")
+        unknown = [f for f in families if f not in self._families]
+        if unknown:
+            raise ModelDefinitionError(f"observer {name!r} writes unknown families {unknown}")
+        self._observers.append(Observer(name, frozenset(families), update))
+
     # ---- build -----------------------------------------------------------------------
 
     def build(
@@ -150,24 +172,31 @@ class ModelBuilder:
         if len(set(names)) != len(names):
             raise ModelDefinitionError(f"property names repeat: {names}")
         instances: list[Instance] = []
-        for act, where in self._actions:
+        observed = frozenset().union(*(o.families for o in self._observers)) if self._observers else frozenset()
+        for declared, where in self._actions:
+            clash = sorted(declared.writes & observed)
+            if clash:
+                raise ModelDefinitionError(f"action {declared.name!r} writes observer families {clash}")
+            act = _with_observers(declared, self._observers)
             written_families: set[str] = set()
             keys = [p.name for p in act.params]
             for combo in itertools.product(*[p.values for p in act.params]):
                 args = Args(tuple(zip(keys, combo)))
                 if where is not None and not where(args):
                     continue
-                writes = _recorded_writes(act, args)
-                stray = sorted(v.name for v in writes if v.family not in act.writes)
+                writes = _recorded_writes(declared, args)
+                stray = sorted(v.name for v in writes if v.family not in declared.writes)
                 if stray:
                     raise ModelDefinitionError(
                         f"action {act.name!r} assigns undeclared variables {stray}; "
-                        f"declared families: {sorted(act.writes)}"
+                        f"declared families: {sorted(declared.writes)}"
                     )
                 written_families.update(v.family for v in writes)
+                if act is not declared:
+                    writes = _recorded_writes(act, args)
                 ordered = tuple(sorted(writes, key=lambda v: v.pos))
                 instances.append(Instance(len(instances), act, args, ordered))
-            never = sorted(act.writes - written_families)
+            never = sorted(declared.writes - written_families)
             if never and any(i.action is act for i in instances):
                 raise ModelDefinitionError(
                     f"action {act.name!r} declares writes to {never} but never assigns them"
@@ -181,6 +210,7 @@ class ModelBuilder:
             cpus=self.cpus,
             describe_value=describe_value,
             annotate=annotate if annotate is not None else (lambda state: ()),
+            observed=observed,
         )
 
 
@@ -190,3 +220,41 @@ def _recorded_writes(act: Action, args: Args) -> set[Var]:
     w = Write(read)
     act.effect(ops, read, args, w)
     return set(w.assigned)
+
+
+class _ScopedWrite(Write):
+    """The ``Write`` an observer gets: the action's assignments, but it may assign only its
+    own families (checked in every engine, so a stray write cannot slip through)."""
+
+    __slots__ = ("observer",)
+
+    def __init__(self, inner: Write, observer: Observer) -> None:
+        super().__init__(inner.pre)
+        self.assigned = inner.assigned
+        self.emitted = inner.emitted
+        self.observer = observer
+
+    def __setitem__(self, var: Var, value: Expr) -> None:
+        if var.family not in self.observer.families:
+            raise ModelDefinitionError(
+                f"observer {self.observer.name!r} assigns {var.name}; it may write only {sorted(self.observer.families)}"
+            )
+        self.assigned[var] = value
+
+
+def _with_observers(act: Action, observers: Sequence[Observer]) -> Action:
+    """``act`` with every observer's update folded into its effect (and its writes)."""
+    if not observers:
+        return act
+    effect, emit = act.effect, act.emit
+
+    def observed(ops: Ops, s: Read, a: Args, w: Write) -> None:
+        effect(ops, s, a, w)
+        events = list(emit(ops, s, a)) if emit is not None else []
+        events += w.emitted
+        for o in observers:
+            o.update(ops, s, act, a, _ScopedWrite(w, o), events)
+
+    families = frozenset().union(*(o.families for o in observers))
+    return dataclasses.replace(act, effect=observed, writes=act.writes | families)
+

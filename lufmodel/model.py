@@ -50,14 +50,21 @@ class Write:
     unrolls to the same straight-line expressions on every backend.
     """
 
-    __slots__ = ("pre", "assigned")
+    __slots__ = ("pre", "assigned", "emitted")
 
     def __init__(self, pre: Read) -> None:
         self.pre = pre
         self.assigned: dict[Var, Expr] = {}
+        self.emitted: list[Event] = []
 
     def __setitem__(self, var: Var, value: Expr) -> None:
         self.assigned[var] = value
+
+    def emit(self, event: Event) -> None:
+        """Report an event from inside an effect (a flush reports the mask it flushed) for
+        the model's observers (``Observer``). Properties see the events of ``emit``
+        functions, which read the pre-state; these are for observers only."""
+        self.emitted.append(event)
 
     def get(self, var: Var) -> Expr:
         """The value ``var`` has after the assignments so far."""
@@ -98,6 +105,26 @@ class Event:
 Guard = Callable[[Ops, Read, Args], Expr]
 Effect = Callable[[Ops, Read, Args, Write], None]
 Emit = Callable[[Ops, Read, Args], Sequence[Event]]
+
+
+Update = Callable[[Ops, Read, "Action", Args, Write, Sequence[Event]], None]
+
+
+@dataclass(frozen=True)
+class Observer:
+    """Instrumentation that rides along with every action (a debug monitor, ghost history).
+
+    ``update(ops, s, action, args, w, events)`` runs after the action's effect, in the same
+    atomic step: it sees the pre-state ``s``, the post-state through ``w.get``, the action
+    and its arguments, and the events of the step (its ``emit`` events, then those the
+    effect reported with ``Write.emit``). It may assign only variables of its own
+    ``families``, which no action writes: an observer observes, it never changes what the
+    model does. The builder folds it into every action's effect, so every engine runs it.
+    """
+
+    name: str
+    families: frozenset[str]
+    update: Update
 
 
 @dataclass(frozen=True)
@@ -186,6 +213,9 @@ class Model:
     """How renderers print a variable's value (frame numbers, object names, ...)."""
     annotate: Callable[[Sequence[int]], tuple[str, ...]] = field(compare=False, default=lambda state: ())
     """Domain notes about a state for renderers (for LUF: the stale translations in it)."""
+    observed: frozenset[str] = frozenset()
+    """Variable families written only by observers (``Observer``): ghost instrumentation.
+    Projecting them away gives the states of the model without its observers."""
 
     def var(self, name: str) -> Var:
         for v in self.variables:

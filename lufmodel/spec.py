@@ -14,12 +14,17 @@ from typing import Any, Mapping
 from lufmodel.errors import SpecError
 from lufmodel.kernel import build_model
 from lufmodel.kernel.config import (
+    ARCHES,
+    BOOKKEEPINGS,
+    MARK_UGEN,
     DEFAULT_EVENTS,
     DEFAULT_FLUSH_POINTS,
     EVENT_KINDS,
     FLUSH_POINTS,
     LUF_CHECKS,
+    MIGRATE_REASONS,
     MODES,
+    PRIVATE_PROTS,
     PROT_NAMES,
     Config,
     MmapTarget,
@@ -41,7 +46,15 @@ SIZE_LIMITS = {
     "versions": (1, 4),
 }
 SIZE_DEFAULTS = {"cpus": 2, "mms": 1, "vpages": 1, "files": 1, "offsets": 1, "frames": 2, "versions": 1}
-TOP_KEYS = ("name", "description", "sizes", "luf", "flush_points", "events", "vma", "mmap_target", "cpu", "check", "expect", "notes")
+SIZE_LIMITS.update({"luf_keys": (1, 3), "ugen_bits": (0, 4)})  # [luf] bookkeeping = "v12"
+SIZE_DEFAULTS.update({"luf_keys": 2, "ugen_bits": 0})
+TOP_KEYS: tuple[str, ...] = ("name", "description", "sizes", "luf", "flush_points", "events", "vma", "mmap_target", "cpu", "check", "expect", "notes", "migrate")
+TOP_KEYS += ("remote",)  # [remote] revalidate: kernel/remote.py
+TOP_KEYS += ("uprobes",)  # [uprobes] walk_check, hold_page: kernel/uprobes.py
+TOP_KEYS += ("monitors",)  # [monitors] enabled: kernel/monitors.py
+PRIVATE_EVENTS = ("tlb", "load", "store", "fault", "reclaim", "kalloc", "switch", "sync", "uprobe", "ksm")
+"""The event kinds a spec with a MAP_PRIVATE VMA may enable: the others would unmap or move
+its anonymous pages, or change the file under an unwritten COW copy (not modelled)."""
 
 
 @dataclass(frozen=True)
@@ -147,9 +160,10 @@ def load_spec_text(text: str, path: str = "<spec>", overrides: Mapping[str, int]
         lo, hi = SIZE_LIMITS[key]
         sizes[key] = r.int_(value, f"override {key}", lo, hi)
 
-    luf_t = r.table(data, "luf", ("mode", "check"))
+    luf_t = r.table(data, "luf", ("mode", "check", "bookkeeping", "arch", "mark"))
     mode = r.choice(luf_t.get("mode", "luf-v12"), "luf.mode", MODES)
     check = r.choice(luf_t.get("check", "pte_write"), "luf.check", LUF_CHECKS)
+    book, arch, mark = _bookkeeping(r, luf_t, mode, sizes)
 
     fp_t = r.table(data, "flush_points", tuple(FLUSH_POINTS))
     points = set(DEFAULT_FLUSH_POINTS[mode])
@@ -164,12 +178,29 @@ def load_spec_text(text: str, path: str = "<spec>", overrides: Mapping[str, int]
     vmas = _vmas(r, data.get("vma", []), sizes)
     targets = _targets(r, data.get("mmap_target", []), sizes)
     cpu_mm, roles = _cpus(r, data.get("cpu", {}), sizes)
+    mig_t = r.table(data, "migrate", ("reason",))
+    migrate_reason = r.choice(mig_t.get("reason", "compaction"), "migrate.reason", MIGRATE_REASONS)
+    remote_t = r.table(data, "remote", ("revalidate",))
+    revalidate = remote_t.get("revalidate", True)
+    if not isinstance(revalidate, bool):
+        raise r.fail("remote.revalidate", f"must be true (NFS: the file lock invalidates) or false (FUSE, NBD), got {revalidate!r}")
+
+    up_t = r.table(data, "uprobes", ("walk_check", "hold_page"))
+    for key in up_t:
+        if not isinstance(up_t[key], bool):
+            raise r.fail(f"uprobes.{key}", f"must be true or false, got {up_t[key]!r}")
+    _check_private(r, vmas, targets, events)
+    monitors = _monitors(r, data)
 
     cfg = Config(
         cpus=sizes["cpus"], mms=sizes["mms"], vpages=sizes["vpages"], files=sizes["files"],
         offsets=sizes["offsets"], frames=sizes["frames"], versions=sizes["versions"], mode=mode,
         flush_points=frozenset(points), events=frozenset(events), vmas=vmas, cpu_mm=cpu_mm,
-        roles=roles, mmap_targets=targets, luf_check=check,
+        roles=roles, mmap_targets=targets, luf_check=check, migrate_reason=migrate_reason,
+        remote_revalidate=revalidate,
+        uprobe_walk_check=up_t.get("walk_check", True), uprobe_hold_page=up_t.get("hold_page", True),
+        bookkeeping=book, arch=arch, luf_keys=sizes["luf_keys"], ugen_bits=sizes["ugen_bits"], mark_ugen=mark,
+        monitors=monitors,
     )
     model = build_model(cfg, name)
 
@@ -188,6 +219,42 @@ def load_spec_text(text: str, path: str = "<spec>", overrides: Mapping[str, int]
     for key, value in exp_t.items():
         expect[key] = _expectation(r, key, value)
     return Spec(path, name, description, text, cfg, model, tuple(model.prop(n) for n in chosen), limits, expect)
+
+
+def _monitors(r: _Reader, data: Mapping[str, Any]) -> tuple[str, ...]:
+    """[monitors] enabled: the debug monitors to build (kernel/monitors.py)."""
+    from lufmodel.kernel.monitors import parse
+
+    mon_t = r.table(data, "monitors", ("enabled",))
+    names = mon_t.get("enabled", [])
+    if not isinstance(names, list) or not all(isinstance(x, str) for x in names):
+        raise r.fail("monitors.enabled", "must be a list of monitor names (bp-debug, v12-debug, with +fix variants)")
+    for x in names:
+        try:
+            parse(x)
+        except ValueError as exc:
+            raise r.fail("monitors.enabled", str(exc)) from None
+    if len(set(names)) != len(names):
+        raise r.fail("monitors.enabled", "names a monitor twice")
+    return tuple(names)
+
+
+def _bookkeeping(r: _Reader, luf_t: Mapping[str, Any], mode: str, sizes: Mapping[str, int]) -> tuple[str, str, str]:
+    """[luf] bookkeeping, arch and mark, checked against the mode and the ugen width."""
+    book = r.choice(luf_t.get("bookkeeping", "ideal"), "luf.bookkeeping", BOOKKEEPINGS)
+    arch = r.choice(luf_t.get("arch", "x86"), "luf.arch", ARCHES)
+    mark = r.choice(luf_t.get("mark", "after_flush"), "luf.mark", MARK_UGEN)
+    if book == "v12" and mode != "luf-v12":
+        raise r.fail("luf.bookkeeping", f'"v12" is the bookkeeping of LUF v12: it needs mode = "luf-v12", not {mode!r}')
+    if arch == "arm64" and mode == "luf-v11":
+        raise r.fail("luf.arch", 'arm64 is modelled for modes none, batched and luf-v12 only')
+    if arch == "arm64" and mode == "luf-v12" and book != "v12":
+        raise r.fail("luf.bookkeeping", 'arm64 has only the bookkeeping of LUF v12 (its batches are always done): set bookkeeping = "v12"')
+    if mark != "after_flush" and not (book == "v12" and arch == "x86"):
+        raise r.fail("luf.mark", 'only x86 with bookkeeping = "v12" marks ugen_done')
+    if sizes["ugen_bits"] == 1:
+        raise r.fail("sizes.ugen_bits", "must be 0 (the 64-bit counter, never wraps) or 2 to 4 bits")
+    return book, arch, mark
 
 
 def _expectation(r: _Reader, key: str, value: Any) -> Expectation:
@@ -222,6 +289,19 @@ def _vmas(r: _Reader, items: Any, sizes: Mapping[str, int]) -> tuple[VmaInit, ..
         seen.add((mm, va))
         out.append(VmaInit(mm, va, f, off, prot))
     return tuple(out)
+
+
+def _check_private(r: _Reader, vmas: tuple[VmaInit, ...], targets: tuple[MmapTarget, ...], events: list[str]) -> None:
+    """MAP_PRIVATE VMAs (anonymous memory, kernel/cow.py) go only with what the model covers."""
+    if any(t.prot in PRIVATE_PROTS for t in targets):
+        raise r.fail("mmap_target", "a private mapping can only be an initial [[vma]]")
+    if not any(vm.prot in PRIVATE_PROTS for vm in vmas):
+        return
+    other = [e for e in events if e not in PRIVATE_EVENTS]
+    if other:
+        raise r.fail("events.enabled", f"with a private VMA only {', '.join(PRIVATE_EVENTS)} are modelled; got {', '.join(other)}")
+    if any(vm.prot == PROT_NAMES["rw"] for vm in vmas):
+        raise r.fail("vma", "a shared rw VMA would change the file under a private one's unwritten COW copy: not modelled")
 
 
 def _targets(r: _Reader, items: Any, sizes: Mapping[str, int]) -> tuple[MmapTarget, ...]:

@@ -33,6 +33,7 @@ BAD_SPECS = {
     "vma outside the sizes": ("[[vma]]\nmm = 3\n", "vma[0].mm: must be from 0 to 0, got 3"),
     "cpu outside the sizes": ("[cpu.7]\nmm = 0\n", "cpu.7: CPU numbers are 0 to 1"),
     "not TOML": ("[sizes\n", "not valid TOML"),
+    "remote revalidate not a bool": ('[remote]\nrevalidate = "nfs"\n', "remote.revalidate: must be true (NFS"),
 }
 
 

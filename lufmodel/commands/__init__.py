@@ -12,4 +12,5 @@ COMMAND_MODULES = (
     "lufmodel.commands.corpus",
     "lufmodel.commands.symbolic",
     "lufmodel.commands.fuzz",
+    "lufmodel.commands.monitors",
 )

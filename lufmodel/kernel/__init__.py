@@ -4,6 +4,13 @@ from __future__ import annotations
 
 from lufmodel.builder import ModelBuilder
 from lufmodel.kernel import fault, hardware, kalloc, properties, reclaim, sched, user, vma, write
+from lufmodel.kernel import gup, writeback
+from lufmodel.kernel import migrate
+from lufmodel.kernel import madvise, mremap
+from lufmodel.kernel import remote, truncate
+from lufmodel.kernel import cow, ksm, uprobes
+from lufmodel.kernel import arm64, ugen
+from lufmodel.kernel import monitors
 from lufmodel.kernel.config import Config
 from lufmodel.kernel.naming import annotator, describer
 from lufmodel.kernel.state import FREE, declare
@@ -18,7 +25,18 @@ def build_model(cfg: Config, name: str = "luf") -> Model:
     k = declare(cfg, b)
     for part in (hardware, user, fault, reclaim, kalloc, write, vma, sched):
         part.add(k, b)
+    for part in (writeback, gup):
+        part.add(k, b)
+    migrate.add(k, b)
+    mremap.add(k, b)
+    madvise.add(k, b)
+    truncate.add(k, b)
+    remote.add(k, b)
+    for part in (cow, uprobes, ksm):  # anonymous memory: MAP_PRIVATE VMAs only
+        part.add(k, b)
+    arm64.add(k, b)
     properties.add(k, b)
+    monitors.add(k, b)  # only with cfg.monitors: observers and their derived properties
     init: dict[Var, int] = {}
     for c in k.cpus:
         init[k.mm[c]] = cfg.cpu_mm[c]
@@ -29,6 +47,8 @@ def build_model(cfg: Config, name: str = "luf") -> Model:
     for vm in cfg.vmas:
         init[k.vma[vm.mm, vm.va]] = vm.file * cfg.offsets + vm.offset + 1
         init[k.vprot[vm.mm, vm.va]] = vm.prot
+    if cfg.real_book:
+        init.update(ugen.initial(k))
     model = b.build(init, describer(cfg))
     positions = {v.name: v for v in model.variables}
     return Model(
@@ -40,4 +60,5 @@ def build_model(cfg: Config, name: str = "luf") -> Model:
         cpus=model.cpus,
         describe_value=model.describe_value,
         annotate=annotator(cfg, positions),
+        observed=model.observed,
     )

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 from lufmodel import ops as O
 from lufmodel.builder import ModelBuilder
-from lufmodel.kernel.config import PROT_RO, PROT_RW
-from lufmodel.kernel.flush import FLUSH_WRITES, flush_cpus, gated, luf_all_mask, luf_mapping_mask, luf_mm_mask, union
+from lufmodel.kernel.config import PRIVATE_PROTS, PROT_PRIVATE_RW, PROT_RO, PROT_RW
+from lufmodel.kernel.flush import FLUSH_WRITES, flush_cpus, gated, luf_all_mask, luf_flush, luf_flush_events, luf_flush_writes
 from lufmodel.kernel.pagecache import add_pagecache_steps
-from lufmodel.kernel.state import FAULT_READ, FAULT_WP, FAULT_WRITE, Kernel, at, frame_field, frames_of, goto, pick, put, runs
+from lufmodel.kernel.state import FAULT_GUP, FAULT_GUP_READ, FAULT_READ, FAULT_WP, FAULT_WRITE, Kernel, at, frame_field, frames_of, goto, goto_if, pick, put, runs
 from lufmodel.model import Args, Event, Read, Write
 from lufmodel.ops import Expr, Ops
 
@@ -39,6 +39,8 @@ def add(k: Kernel, b: ModelBuilder) -> None:
                 ops.not_(ops.and_(ops.not_(no_pte), s[k.ptew[a.m, a.v]])),
             )
             allowed = ops.eq(s[k.vprot[a.m, a.v]], ops.const(PROT_RW))
+            if cfg.private:  # a MAP_PRIVATE read-write VMA: copy-on-write (kernel/cow.py)
+                allowed = ops.or_(allowed, ops.eq(s[k.vprot[a.m, a.v]], ops.const(PROT_PRIVATE_RW)))
         else:
             faults = ops.and_(no_entry, no_pte)
             allowed = ops.const(True)
@@ -63,6 +65,9 @@ def add(k: Kernel, b: ModelBuilder) -> None:
             w[k.rx[a.c]] = ops.ite(present, ops.const(FAULT_WP), ops.const(FAULT_WRITE))
         else:
             w[k.rx[a.c]] = ops.const(FAULT_READ)
+        if a.write and cfg.private:
+            goto_if(k, ops, w, a.c, ops.eq(s[k.vprot[a.m, a.v]], ops.const(PROT_PRIVATE_RW)), "cow.start", "fault.lookup")
+            return
         goto(k, ops, w, a.c, "fault.lookup")
 
     b.action("fault", path=PATH, step="page fault: drop the faulting TLB entry, take mmap_lock for read",
@@ -73,6 +78,7 @@ def add(k: Kernel, b: ModelBuilder) -> None:
     add_pagecache_steps(k, b, prefix="fault", path=PATH, kind="fault", locked="fault.set_pte")
 
     v11_new = cfg.luf and cfg.point("v11_fault_mkwrite")
+    uprobe_gup = cfg.private and "uprobe" in cfg.events
     v11_wp = cfg.luf and cfg.point("v11_wp_page")
 
     def set_guard(ops: Ops, s: Read, a: Args) -> Expr:
@@ -83,6 +89,8 @@ def add(k: Kernel, b: ModelBuilder) -> None:
         cur = pick(ops, v, [s[k.pte[a.m, va]] for va in k.vas])
         curw = pick(ops, v, [s[k.ptew[a.m, va]] for va in k.vas])
         wr = ops.not_(ops.eq(s[k.rx[a.c]], ops.const(FAULT_READ)))
+        if uprobe_gup:  # uprobes' GUP faults for read
+            wr = ops.and_(wr, ops.not_(ops.eq(s[k.rx[a.c]], ops.const(FAULT_GUP_READ))))
         install = ops.eq(cur, ops.const(0))
         mkwrite = ops.and_(ops.eq(cur, ops.add(p, ops.const(1))), wr, ops.not_(curw))
         return wr, install, mkwrite, curw
@@ -116,32 +124,57 @@ def add(k: Kernel, b: ModelBuilder) -> None:
              kind="fault", where=where)
 
     by_mapping = cfg.luf and cfg.point("v12_fault_end_mapping")
+    gup_returns = ([(FAULT_GUP, "dma.pin")] if "dma" in cfg.events else []) + ([(FAULT_GUP_READ, "uprobe.gup")] if uprobe_gup else [])
+    gup = bool(gup_returns)
     by_mm = cfg.luf and cfg.point("v12_fault_end_mm")
 
     def end_guard(ops: Ops, s: Read, a: Args) -> Expr:
         return ops.and_(at(k, ops, s, a.c, "fault.end"), runs(k, ops, s, a.c, a.m))
 
+    def end_flush(ops: Ops, s: Read, a: Args) -> dict[str, Expr]:
+        """What the end of handle_mm_fault flushes: luf_flush_mapping (a VM_SHARED file VMA)
+        and luf_flush_mm, if the VMA has VM_WRITE|VM_MAYWRITE or the fault is a write."""
+        v = s[k.rv[a.c]]
+        prot = pick(ops, v, [s[k.vprot[a.m, va]] for va in k.vas])
+        wanted = ops.or_(
+            ops.not_(ops.eq(prot, ops.const(PROT_RO))),
+            ops.not_(ops.eq(s[k.rx[a.c]], ops.const(FAULT_READ))),
+        )
+        out = {"when": wanted}
+        if by_mapping:
+            out["obj"] = s[k.ro[a.c]]
+            if cfg.private:  # only a VM_SHARED file VMA flushes its mapping's batch
+                out["shared"] = ops.not_(O.is_in(ops, prot, list(PRIVATE_PROTS)))
+        if by_mm:
+            out["mm"] = ops.const(a.m)
+        return out
+
     def end(ops: Ops, s: Read, a: Args, w: Write) -> None:
         if by_mapping or by_mm:
-            v = s[k.rv[a.c]]
-            prot = pick(ops, v, [s[k.vprot[a.m, va]] for va in k.vas])
-            wanted = ops.or_(
-                ops.not_(ops.eq(prot, ops.const(PROT_RO))),
-                ops.not_(ops.eq(s[k.rx[a.c]], ops.const(FAULT_READ))),
-            )
-            masks = []
-            if by_mapping:
-                masks.append(luf_mapping_mask(k, ops, w, s[k.ro[a.c]]))
-            if by_mm:
-                masks.append(luf_mm_mask(k, ops, w, a.m))
-            flush_cpus(k, ops, w, gated(ops, union(ops, *masks), wanted))
+            luf_flush(k, ops, w, **end_flush(ops, s, a))
+        if gup:
+            # A fault taken by GUP (faultin_page) returns to follow_page under GUP's mmap lock.
+            returns = [(ops.eq(s[k.rx[a.c]], ops.const(code)), step) for code, step in gup_returns]
+            by_gup = O.any_(ops, [hit for hit, _ in returns])
+            w[k.mmlock[a.m]] = ops.ite(by_gup, s[k.mmlock[a.m]], ops.sub(s[k.mmlock[a.m]], ops.const(1)))
+            for reg in (k.rv, k.ro):
+                w[reg[a.c]] = ops.ite(by_gup, s[reg[a.c]], ops.const(0))
+            for reg in (k.rp, k.rx):
+                w[reg[a.c]] = ops.const(0)
+            target = ops.const(k.pcs["user"])
+            for hit, step in reversed(returns):
+                target = ops.ite(hit, ops.const(k.pcs[step]), target)
+            w[k.pc[a.c]] = target
+            return
         w[k.mmlock[a.m]] = ops.sub(s[k.mmlock[a.m]], ops.const(1))
         for reg in (k.rv, k.ro, k.rp, k.rx):
             w[reg[a.c]] = ops.const(0)
         goto(k, ops, w, a.c, "user")
 
     v12_note = ": luf_flush_mapping + luf_flush_mm (VM_WRITE|VM_MAYWRITE or write)" if (by_mapping or by_mm) else ""
-    b.action("fault.end", path=PATH, step="end of handle_mm_fault" + v12_note + ", mmap_unlock",
+    unlock = ", mmap_unlock (a GUP fault: back to follow_page, mmap lock kept)" if gup else ", mmap_unlock"
+    b.action("fault.end", path=PATH, step="end of handle_mm_fault" + v12_note + unlock,
              params={"c": k.cpus, "m": k.mms}, guard=end_guard, effect=end,
-             writes=["mmap_lock", "reg_va", "reg_obj", "reg_frame", "reg_kind", "pc"] + (list(FLUSH_WRITES) if (by_mapping or by_mm) else []),
+             emit=(lambda ops, s, a: luf_flush_events(k, ops, s, **end_flush(ops, s, a))) if (by_mapping or by_mm) else None,
+             writes=["mmap_lock", "reg_va", "reg_obj", "reg_frame", "reg_kind", "pc"] + (luf_flush_writes(k) if (by_mapping or by_mm) else []),
              kind="fault", where=where)

@@ -8,14 +8,18 @@ from lufmodel.kernel.config import Config
 from lufmodel.kernel.state import FRAME_STATES, step_names
 from lufmodel.model import Var
 
-PROT_TEXT = ("r", "r-maywrite", "rw")
+PROT_TEXT = ("r", "r-maywrite", "rw", "private-r", "private")
 
 
 def object_name(cfg: Config, obj: int) -> str:
-    """File pages read as ``A0`` (file A, offset 0); then kernel data and never-used."""
-    if obj == cfg.objects:
+    """File pages read as ``A0`` (file A, offset 0); then the anonymous objects (``anon0.1``:
+    mm 0, va 1), kernel data and never-used."""
+    if cfg.objects <= obj < cfg.all_objects:
+        a = obj - cfg.objects
+        return f"anon{a // cfg.vpages}.{a % cfg.vpages}"
+    if obj == cfg.all_objects:
         return "kernel-data"
-    if obj > cfg.objects:
+    if obj > cfg.all_objects:
         return "junk"
     return f"{chr(ord('A') + obj // cfg.offsets)}{obj % cfg.offsets}"
 
@@ -35,6 +39,12 @@ def describer(cfg: Config) -> Callable[[Var, int], str]:
             return object_name(cfg, value)
         if fam == "reg_frame":
             return f"P{value}"
+        if fam == "reg_dst":
+            return f"P{value}"
+        if fam == "frame_key":  # kernel/lufbatch.py
+            return "none" if value == 0 else f"key {value}"
+        if fam == "pte_migration":
+            return "-" if value == 0 else f"migration entry for P{value - 1}"
         if fam == "frame_state":
             return FRAME_STATES[value]
         if fam == "vma_prot":
@@ -70,8 +80,13 @@ def annotator(cfg: Config, positions: dict[str, Var]) -> Callable[[Sequence[int]
                         continue
                     w = "rw" if state[positions[f"tlb_w[{c},{m},{v}]"].pos] else "ro"
                     now = "none" if pte == 0 else f"P{pte - 1}"
+                    mig = positions.get(f"pte_migration[{m},{v}]")
+                    if pte == 0 and mig is not None and state[mig.pos]:
+                        now = f"a migration entry for P{state[mig.pos] - 1}"
                     fst = FRAME_STATES[state[positions[f"frame_state[{t - 1}]"].pos]]
-                    notes.append(f"stale: CPU{c} TLB mm{m} va{v} -> P{t - 1} ({w}); PTE is {now}; P{t - 1} is {fst}")
+                    issued = [i for i in range(cfg.cpus) if (x := positions.get(f"tlb_inv[{c},{m},{v},{i}]")) is not None and state[x.pos]]
+                    tlbi = f"; TLBI issued by CPU{', CPU'.join(map(str, issued))}, not completed" if issued else ""
+                    notes.append(f"stale: CPU{c} TLB mm{m} va{v} -> P{t - 1} ({w}); PTE is {now}; P{t - 1} is {fst}{tlbi}")
         return tuple(notes)
 
     return annotate

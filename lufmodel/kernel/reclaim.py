@@ -12,18 +12,48 @@
    was batched) and ``__remove_mapping``: the slot is emptied, the folio unlocked;
 4. the end of the batch: ``try_to_unmap_flush`` of ``tlb_ubc``, then the free, with the
    LUF batch recorded on the free page (its luf_key) instead of flushed.
+
+The unmap step and the end-of-walk fold are shared with migration's ``try_to_migrate``
+(``Walk``: step names, event kind, batching, and a migration entry instead of none).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from lufmodel import ops as O
 from lufmodel.builder import ModelBuilder
-from lufmodel.kernel.flush import FLUSH_WRITES, PAGE_FLUSH_WRITES, flush_cpus, flush_page, gated
-from lufmodel.kernel.state import FREE, ISOLATED, PCACHE, Kernel, at, frame_field, frames_of, goto, goto_if, objs_of, put
+from lufmodel.kernel import arm64, events, lufbatch, ugen
+from lufmodel.kernel.flush import PAGE_FLUSH_WRITES, batch_flush_writes, flush_page, gated, try_to_unmap_flush
+from lufmodel.kernel.state import FREE, ISOLATED, PCACHE, Kernel, WriteView, at, extra_refs, frame_field, frames_of, goto, goto_if, objs_of, put
 from lufmodel.model import Args, Event, Read, Write
 from lufmodel.ops import Expr, Ops
 
 PATH = "shrink_folio_list"
+
+
+@dataclass(frozen=True)
+class Walk:
+    """Which rmap walk the unmap steps belong to: reclaim's ``try_to_unmap`` (the default)
+    or migration's ``try_to_migrate``. The LUF eligibility and batching are the same."""
+
+    prefix: str = "reclaim"
+    """Steps and actions are ``{prefix}.unmap.{i}``."""
+    then: str = "reclaim.remove"
+    """The step after the last (mm, va) of the walk."""
+    kind: str = "reclaim"
+    path: str = "try_to_unmap_one"
+    batch: bool = True
+    """``TTU_BATCH_FLUSH`` (in every mode but none): defer the flush to a batch. Without it
+    each PTE is flushed at once (``ptep_clear_flush``) and nothing joins a batch."""
+    flush_point: str = "unmap_flush"
+    """The switch of that ``ptep_clear_flush``."""
+    migration: bool = False
+    """Leave a migration entry (which keeps the PTE's write and dirty bits, and marks the
+    folio dirty if the PTE was) instead of an empty PTE."""
+
+
+RECLAIM = Walk()
 
 
 def add(k: Kernel, b: ModelBuilder) -> None:
@@ -33,11 +63,15 @@ def add(k: Kernel, b: ModelBuilder) -> None:
     mode = cfg.mode
 
     def start_guard(ops: Ops, s: Read, a: Args) -> Expr:
-        return ops.and_(
+        ok = ops.and_(
             at(k, ops, s, a.c, "user"),
             ops.eq(s[k.fst[a.p]], ops.const(PCACHE)),
             ops.eq(s[k.flock[a.p]], ops.const(0)),
         )
+        if "writeback" in cfg.events:
+            # shrink_folio_list does not reclaim a folio under writeback.
+            ok = ops.and_(ok, ops.not_(s[k.fwb[a.p]]))
+        return ok
 
     def start(ops: Ops, s: Read, a: Args, w: Write) -> None:
         w[k.flock[a.p]] = ops.const(a.c + 1)
@@ -63,21 +97,25 @@ def add(k: Kernel, b: ModelBuilder) -> None:
     def remove(ops: Ops, s: Read, a: Args, w: Write) -> None:
         p, o = s[k.rp[a.c]], s[k.ro[a.c]]
         # __remove_mapping freezes the refcount; a reference held by munmap's mmu_gather
-        # makes it fail, and the folio is kept (v12: luf_flush(fold_unmap_luf()) at once).
-        kept = ops.not_(ops.eq(frame_field(k, ops, s, k.frefs, p), ops.const(0)))
+        # or a GUP pin makes it fail, and the folio is kept (v12: luf_flush(fold_unmap_luf())
+        # at once).
+        kept = extra_refs(k, ops, s, p)
         go = ops.not_(kept)
         dirty = ops.and_(go, frame_field(k, ops, s, k.fdirty, p))
         if flush_dirty:
             need = ops.and_(dirty, s[k.ubcw[a.c]])
-            flush_cpus(k, ops, w, gated(ops, [s[k.ubc[a.c, c2]] for c2 in k.cpus], need))
+            try_to_unmap_flush(k, ops, w, a.c, gated(ops, [s[k.ubc[a.c, c2]] for c2 in k.cpus], need))
             for c2 in k.cpus:
                 w[k.ubc[a.c, c2]] = ops.and_(ops.not_(need), s[k.ubc[a.c, c2]])
             w[k.ubcw[a.c]] = ops.and_(ops.not_(need), s[k.ubcw[a.c]])
         if mode != "none":
             batch = [w.get(k.ubc[a.c, c2]) for c2 in k.cpus]
-            if cfg.luf:
+            if cfg.luf and cfg.real_book:  # luf_flush(fold_unmap_luf())
+                key = lufbatch.fold_unmap_luf(k, ops, w, a.c, kept)
+                batch = [ops.or_(x, y) for x, y in zip(batch, lufbatch.key_mask(k, ops, WriteView(w), key))]
+            elif cfg.luf and not cfg.arm64:
                 batch = [ops.or_(x, s[k.ubcl[a.c, c2]]) for c2, x in enumerate(batch)]
-            flush_cpus(k, ops, w, gated(ops, batch, kept))
+            try_to_unmap_flush(k, ops, w, a.c, gated(ops, batch, kept))
         put(ops, w, objs_of(k, k.disk), o, frame_field(k, ops, s, k.fver, p), when=dirty)
         put(ops, w, frames_of(k, k.fdirty), p, ops.const(False), when=dirty)
         put(ops, w, objs_of(k, k.slot), o, ops.const(0), when=go)
@@ -90,12 +128,15 @@ def add(k: Kernel, b: ModelBuilder) -> None:
         goto_if(k, ops, w, a.c, kept, "user", "reclaim.free")
 
     fd_note = "try_to_unmap_flush_dirty + " if flush_dirty else ""
-    keep_note = "; if mmu_gather holds a reference: keep the folio" + (" and flush its batch" if mode != "none" else "")
+    holder = "mmu_gather or a GUP pin" if "dma" in cfg.events else "mmu_gather"
+    keep_note = f"; if {holder} holds a reference: keep the folio" + (" and flush its batch" if mode != "none" else "")
     remove_writes = ["disk", "frame_dirty", "slot", "frame_state", "folio_lock", "reg_frame", "reg_obj", "pc"]
     if mode != "none":
-        remove_writes += list(FLUSH_WRITES) + ["tlb_ubc", "tlb_ubc_writable"]
+        remove_writes += batch_flush_writes(k) + ["tlb_ubc", "tlb_ubc_writable"]
     if cfg.luf:
         remove_writes += ["tlb_ubc_luf", "can_luf"]
+    if cfg.luf and cfg.real_book:
+        remove_writes += list(lufbatch.KEY_FAMILIES)
     b.action("reclaim.remove", path=PATH,
              step=f"{fd_note}pageout if dirty; __remove_mapping (xa_lock): empty the slot; folio_unlock" + keep_note,
              params={"c": k.cpus}, guard=remove_guard, effect=remove,
@@ -109,11 +150,17 @@ def add(k: Kernel, b: ModelBuilder) -> None:
 
     def free(ops: Ops, s: Read, a: Args, w: Write) -> None:
         p = s[k.rp[a.c]]
+        key = lufbatch.fold_unmap_luf(k, ops, w, a.c, ops.const(True)) if cfg.luf and cfg.real_book else None
         if batch_flush:
-            flush_cpus(k, ops, w, [s[k.ubc[a.c, c2]] for c2 in k.cpus])
+            try_to_unmap_flush(k, ops, w, a.c, [s[k.ubc[a.c, c2]] for c2 in k.cpus])
         if cfg.luf:
             for c2 in k.cpus:
                 put(ops, w, [k.fpend[q, c2] for q in k.frames], p, s[k.ubcl[a.c, c2]])
+            freed = [s[k.ubcl[a.c, c2]] for c2 in k.cpus]
+            w.emit(events.with_mask(events.LUF_FREE, O.any_(ops, freed), freed, frame=p))
+        if key is not None:  # free_unref_folios(&free_folios_luf, luf_key)
+            put(ops, w, frames_of(k, k.fkey), p, key)
+            ugen.settle(k, ops, w)
         put(ops, w, frames_of(k, k.fst), p, ops.const(FREE))
         if mode != "none":
             _reset(k, ops, w, a.c, ops.const(True))
@@ -125,13 +172,15 @@ def add(k: Kernel, b: ModelBuilder) -> None:
         if not cfg.luf:
             return []
         deferred = ops.and_(s[k.canluf[a.c]], O.any_(ops, [s[k.ubcl[a.c, c2]] for c2 in k.cpus]))
-        return [Event("luf_defer", deferred, {})]
+        return [Event("luf_defer", deferred, {})] + (lufbatch.key_reuse_events(k, ops, s, a.c) if cfg.real_book else [])
 
     luf_note = ", free with the LUF batch as the page's key" if cfg.luf else ", free"
     step = ("try_to_unmap_flush" if batch_flush else "no flush") + luf_note
     writes = ["frame_state", "reg_frame", "reg_obj", "pc"]
     if batch_flush:
-        writes += list(FLUSH_WRITES)
+        writes += batch_flush_writes(k)
+    if cfg.luf and cfg.real_book:
+        writes += list(lufbatch.KEY_FAMILIES) + ["frame_key"]
     if mode != "none":
         writes += ["tlb_ubc", "tlb_ubc_writable"]
     if cfg.luf:
@@ -140,12 +189,14 @@ def add(k: Kernel, b: ModelBuilder) -> None:
              emit=free_emit, writes=sorted(set(writes)), kind="reclaim", where=where)
 
 
-def add_unmap_step(k: Kernel, b: ModelBuilder, i: int, m: int, v: int, *, last: bool) -> None:
+def add_unmap_step(k: Kernel, b: ModelBuilder, i: int, m: int, v: int, *, last: bool, walk: Walk = RECLAIM) -> None:
     cfg = k.cfg
     mode = cfg.mode
-    here = f"reclaim.unmap.{i}"
-    after = "reclaim.remove" if last else f"reclaim.unmap.{i + 1}"
-    immediate = mode == "none" and cfg.point("unmap_flush")
+    here = f"{walk.prefix}.unmap.{i}"
+    after = walk.then if last else f"{walk.prefix}.unmap.{i + 1}"
+    batching = mode != "none" and walk.batch
+    immediate = not batching and cfg.point(walk.flush_point)
+    luf = cfg.luf and batching
 
     def guard(ops: Ops, s: Read, a: Args) -> Expr:
         return at(k, ops, s, a.c, here)
@@ -157,17 +208,24 @@ def add_unmap_step(k: Kernel, b: ModelBuilder, i: int, m: int, v: int, *, last: 
         maybe_writable = ops.and_(maps, ops.or_(s[k.ptew[m, v]], s[k.pted[m, v]]))
         fails_luf = maybe_writable if cfg.luf_check == "pte_dirty" else ops.and_(maps, s[k.ptew[m, v]])
         w[k.pte[m, v]] = ops.ite(maps, ops.const(0), s[k.pte[m, v]])
-        w[k.ptew[m, v]] = ops.and_(ops.not_(maps), s[k.ptew[m, v]])
-        w[k.pted[m, v]] = ops.and_(ops.not_(maps), s[k.pted[m, v]])
+        if walk.migration:
+            w[k.pmig[m, v]] = ops.ite(maps, ops.add(p, ops.const(1)), s[k.pmig[m, v]])
+            dirty = ops.and_(maps, s[k.pted[m, v]])
+            put(ops, w, frames_of(k, k.fdirty), p, ops.const(True), when=dirty)
+        else:
+            w[k.ptew[m, v]] = ops.and_(ops.not_(maps), s[k.ptew[m, v]])
+            w[k.pted[m, v]] = ops.and_(ops.not_(maps), s[k.pted[m, v]])
         if immediate:
             flush_page(k, ops, w, m, ops.const(v), maps)
-        if mode == "batched":
+        if batching and cfg.arm64:  # arch_tlbbatch_add_pending: the TLBI is issued now
+            arm64.issue_tlbi(k, ops, s, w, a.c, m, v, maps)
+        if batching and mode == "batched":
             for c2 in k.cpus:
                 w[k.ubc[a.c, c2]] = ops.or_(s[k.ubc[a.c, c2]], ops.and_(maps, s[k.mmcpus[m, c2]]))
-        if mode != "none":
+        if batching:
             w[k.ubcw[a.c]] = ops.or_(s[k.ubcw[a.c]], maybe_writable)
             w[k.mmbatched[m]] = ops.or_(s[k.mmbatched[m]], maps)
-        if cfg.luf:
+        if luf:
             for c2 in k.cpus:
                 w[k.ubcl[a.c, c2]] = ops.or_(s[k.ubcl[a.c, c2]], ops.and_(maps, s[k.mmcpus[m, c2]]))
             w[k.canluf[a.c]] = ops.and_(s[k.canluf[a.c]], ops.not_(fails_luf))
@@ -176,30 +234,35 @@ def add_unmap_step(k: Kernel, b: ModelBuilder, i: int, m: int, v: int, *, last: 
                 fold(k, ops, s, a, w)
         goto(k, ops, w, a.c, after)
 
+    clear = "a migration entry replaces the PTE (keeps its W and D bits)" if walk.migration else "clear the PTE"
     if immediate:
-        what = "clear the PTE, ptep_clear_flush"
-    elif mode == "batched":
-        what = "clear the PTE, batch the flush (tlb_ubc)"
-    elif cfg.luf:
-        what = "clear the PTE, LUF if " + ("clean and read-only" if cfg.luf_check == "pte_dirty" else "read-only") + " (else can_luf fails)"
+        what = f"{clear}, ptep_clear_flush"
+    elif batching and mode == "batched":
+        what = f"{clear}, batch the flush (tlb_ubc)"
+    elif luf:
+        what = f"{clear}, LUF if " + ("clean and read-only" if cfg.luf_check == "pte_dirty" else "read-only") + " (else can_luf fails)"
     else:
-        what = "clear the PTE, no flush"
-    if cfg.luf and last:
+        what = f"{clear}, no flush"
+    if luf and last:
         what += "; end of walk: keep the batch for LUF or fold it into tlb_ubc"
-    writes = ["pte", "pte_w", "pte_dirty", "pc"]
+    writes = ["pte", "pc"] + (["pte_migration", "frame_dirty"] if walk.migration else ["pte_w", "pte_dirty"])
     if immediate:
         writes += list(PAGE_FLUSH_WRITES)
-    if mode == "batched":
+    if batching and mode == "batched":
         writes += ["tlb_ubc"]
-    if mode != "none":
+    if batching:
         writes += ["tlb_ubc_writable", "mm_flush_batched"]
-    if cfg.luf:
+    if luf:
         writes += ["tlb_ubc_luf", "can_luf", "unmapped"]
         if last:
             writes += ["tlb_ubc", "r1_record", "r2_record", "mm_luf", "mapping_luf"]
-    b.action(here, path="try_to_unmap_one", step=f"mm{m} va{v} (PTL): {what}", params={"c": k.cpus},
-             guard=guard, effect=effect, writes=sorted(set(writes)), kind="reclaim",
-             where=lambda a: cfg.allows(a.c, "reclaim"))
+            if cfg.real_book:
+                writes += ["mm_lb", "map_lb"] + list(ugen.UGEN_FAMILIES)
+    if batching and cfg.arm64:
+        writes += ["tlb_inv"]
+    b.action(here, path=walk.path, step=f"mm{m} va{v} (PTL): {what}", params={"c": k.cpus},
+             guard=guard, effect=effect, writes=sorted(set(writes)), kind=walk.kind,
+             where=lambda a: cfg.allows(a.c, walk.kind))
 
 
 def fold(k: Kernel, ops: Ops, s: Read, a: Args, w: Write) -> None:
@@ -212,6 +275,12 @@ def fold(k: Kernel, ops: Ops, s: Read, a: Args, w: Write) -> None:
     luf = w.get(k.canluf[a.c])
     batch = [w.get(k.ubcl[a.c, c2]) for c2 in k.cpus]
     o = s[k.ro[a.c]]
+    skipped = [ops.and_(luf, x) for x in batch]  # for the debug monitors (kernel/events.py)
+    w.emit(events.with_mask(events.LUF_DEFERRAL, O.any_(ops, skipped), skipped, frame=s[k.rp[a.c]], obj=o))
+    if k.cfg.real_book:  # fold_luf_batch_mm() of mm->luf_batch and mapping->luf_batch
+        walk = list(enumerate(k.rmap()))
+        cleared = [O.any_(ops, [w.get(k.rclr[a.c, j]) for j, (m2, _) in walk if m2 == m]) for m in k.mms]
+        lufbatch.stamp(k, ops, s, w, luf, cleared, o)
     for j, (m, v) in enumerate(k.rmap()):
         cleared = ops.and_(luf, w.get(k.rclr[a.c, j]))
         for c2 in k.cpus:

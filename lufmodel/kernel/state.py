@@ -7,13 +7,16 @@ State, in the vocabulary of the reference (§2):
   registers, the task's flush batches (``tlb_ubc``, the LUF batch, ``can_luf``), and the
   ghost happens-before knowledge of each object's version;
 * per mm: mm_cpumask, the v12 per-mm LUF batch, ``tlb_flush_batched``, the mmap lock, and
-  per virtual page the VMA (object mapped, protection) and the PTE (frame, writable);
+  per virtual page the VMA (object mapped, protection) and the PTE (frame, writable; with
+  the ``migrate`` kind, a migration entry: the PTE is not present, ``pte_migration`` names
+  the source frame, and the write and dirty bits stay in ``pte_w``/``pte_dirty``);
 * per file: the v12 per-mapping LUF batch; per object (file, offset): the page-cache slot,
   the backing store's version and the latest committed version (ground truth);
 * per frame: its state (free, page cache, isolated by reclaim, being allocated, kernel),
   its content (object, version), dirty bit, folio lock, the CPUs a deferred flush is
   still owed for (the LUF key's batch), and the references munmap's mmu_gather holds until
-  its flush.
+  its flush (``gather_refs``; with anonymous memory also do_wp_page's, uprobes' GUP and
+  ksmd's transient references).
 
 Ghost records for Dave Hansen's rules (R1 per PTE, R2 per page-cache position) are set when
 a flush is deferred and discharged, per CPU, by a full flush of that CPU.
@@ -40,12 +43,20 @@ PCACHE = 1
 ISOLATED = 2
 ALLOC = 3
 KERNEL = 4
-FRAME_STATES = ("free", "page-cache", "isolated", "allocating", "kernel")
+ANON = 5
+KSM = 6
+FRAME_STATES = ("free", "page-cache", "isolated", "allocating", "kernel", "anon", "ksm")
+"""``anon``: an anonymous page (a COW copy or uprobes' breakpoint page) mapped by its (mm, va);
+``ksm``: a KSM page (read-only, same content). Both exist only with a MAP_PRIVATE VMA."""
 
 # Fault kinds kept in the ``rx`` register during a fault.
 FAULT_READ = 0
 FAULT_WRITE = 1
 FAULT_WP = 2
+FAULT_GUP = 3
+"""A write fault taken by GUP (``faultin_page``): ``fault.end`` returns to ``dma.pin``."""
+FAULT_GUP_READ = 4
+"""A read fault taken by uprobes' GUP (FOLL_FORCE, no FOLL_WRITE): ``fault.end`` returns to ``uprobe.gup``."""
 
 
 def step_names(cfg: Config) -> list[str]:
@@ -57,11 +68,42 @@ def step_names(cfg: Config) -> list[str]:
     names += ["kalloc.takeoff", "kalloc.use"]
     names += ["write.lookup", "write.lock", "write.alloc", "write.takeoff", "write.add", "write.flush", "write.copy", "write.end", "write.v11"]
     names += ["mprotect.pte", "mprotect.flush", "munmap.zap", "munmap.flush", "mmap.install"]
+    if "writeback" in cfg.events:
+        names += [f"writeback.mkclean.{i}" for i in range(cfg.mms * cfg.vpages)] + ["writeback.clear", "writeback.io"]
+    if "dma" in cfg.events:
+        names += ["dma.pin", "dma.write", "dma.unpin"]
+    if "migrate" in cfg.events:
+        walk = [f"migrate.unmap.{i}" for i in range(cfg.mms * cfg.vpages)]
+        remap = [f"migrate.remap.{i}" for i in range(cfg.mms * cfg.vpages)]
+        names += ["migrate.alloc", "migrate.takeoff"] + walk + ["migrate.flush", "migrate.copy", "migrate.mapping"] + remap + ["migrate.free"]
+    if "mremap" in cfg.events:
+        names += ["mremap.move"]
+    if "madvise" in cfg.events:
+        names += ["madvise.zap", "madvise.flush"]
+    if "truncate" in cfg.events:  # kernel/truncate.py
+        names += [f"truncate.{x}.{m}" for m in range(cfg.mms) for x in ("zap", "gather")]
+        names += ["truncate.lookup", "truncate.lock", "truncate.remove", "truncate.flush", "truncate.commit"]
+    if "invalidate" in cfg.events or "filelock" in cfg.events:  # kernel/truncate.py
+        names += [f"inval.{x}.{m}" for m in range(cfg.mms) for x in ("zap", "gather")]
+        names += ["inval.lookup", "inval.lock", "inval.remove", "inval.flush"]
+    if cfg.private:  # kernel/cow.py, kernel/uprobes.py, kernel/ksm.py
+        names += ["cow.start", "cowfile.lookup", "cowfile.lock", "cowfile.alloc", "cowfile.takeoff", "cowfile.add",
+                  "cow.alloc", "cow.takeoff", "cow.copy", "cow.set"]
+        if "uprobe" in cfg.events:
+            names += ["uprobe.gup", "uprobe.alloc", "uprobe.takeoff", "uprobe.copy", "uprobe.replace"]
+        if "ksm" in cfg.events:
+            names += ["ksm.wrprotect", "ksm.alloc", "ksm.takeoff", "ksm.copy", "ksm.replace"]
+    if "kalloc_atomic" in cfg.events:  # kernel/kalloc.py
+        names += ["kalloc_atomic.takeoff", "kalloc_atomic.use"]
+    if cfg.real_book:  # kernel/pagecache.py: luf_takeoff_end's tlb_flush_end as its own step (keep last)
+        names += [f"{n}_end" for n in names if n.endswith(".takeoff")]
     return names
 
 
-FENCE_STEPS = ("mprotect.pte", "mprotect.flush", "munmap.zap", "munmap.flush", "mmap.install")
-"""Steps during which an mprotect/munmap/mmap of (mm, va) has started and not returned."""
+FENCE_STEPS = ("mprotect.pte", "mprotect.flush", "munmap.zap", "munmap.flush", "mmap.install", "mremap.move")
+"""Steps during which an mprotect/munmap/mmap/mremap of (mm, va) has started and not returned
+(``reg_va`` is the old address; a step a spec's paths lack is skipped). MADV_DONTNEED is not
+here: it keeps the VMA, and its P4 obligation is per call (``dontneed_owed``, kernel/madvise.py)."""
 
 
 @dataclass(frozen=True)
@@ -112,6 +154,28 @@ class Kernel:
     flock: VarArray
     fpend: VarArray
     frefs: VarArray
+    fwb: VarArray
+    pins: VarArray
+    pmig: VarArray
+    rd: VarArray
+    tfp: VarArray
+    dnowed: VarArray
+    dnstale: VarArray
+    vanon: VarArray
+    ilock: VarArray
+    # LUF v12's real bookkeeping (kernel/lufbatch.py, kernel/ugen.py) and arm64 (kernel/arm64.py)
+    lugen: VarArray
+    udone: VarArray
+    rugen: VarArray
+    kgen: VarArray
+    lbcpus: VarArray
+    lbugen: VarArray
+    fkey: VarArray
+    mmlb: VarArray
+    mmlbugen: VarArray
+    maplb: VarArray
+    maplbugen: VarArray
+    tinv: VarArray
 
     # ---- sizes and codes ------------------------------------------------------------
 
@@ -136,14 +200,23 @@ class Kernel:
         return range(self.cfg.frames)
 
     @property
+    def all_objs(self) -> range:
+        """File pages, then the anonymous objects (none without a MAP_PRIVATE VMA)."""
+        return range(self.cfg.all_objects)
+
+    def anon_obj(self, m: int, v: int) -> int:
+        """The anonymous object of (mm, va): its private copy once it has been COW'd."""
+        return self.cfg.objects + m * self.cfg.vpages + v
+
+    @property
     def kdata(self) -> int:
         """The content tag of a frame holding kernel (slab) data."""
-        return self.cfg.objects
+        return self.cfg.all_objects
 
     @property
     def junk(self) -> int:
         """The content tag of a frame that never held a file page."""
-        return self.cfg.objects + 1
+        return self.cfg.all_objects + 1
 
     @property
     def lock_writer(self) -> int:
@@ -161,6 +234,7 @@ class Kernel:
 def declare(cfg: Config, b: ModelBuilder) -> Kernel:
     """Declare every state variable of the kernel model on ``b``."""
     n, m_, v_, objs, p_ = cfg.cpus, cfg.mms, cfg.vpages, cfg.objects, cfg.frames
+    aobjs = cfg.all_objects  # objs, plus one anonymous object per (mm, va) with a MAP_PRIVATE VMA
     x = cfg.versions
     names = step_names(cfg)
     pcs = {name: i for i, name in enumerate(names)}
@@ -172,23 +246,23 @@ def declare(cfg: Config, b: ModelBuilder) -> Kernel:
         rv=b.array("reg_va", (n,), 0, v_ - 1),
         ro=b.array("reg_obj", (n,), 0, objs - 1),
         rp=b.array("reg_frame", (n,), 0, p_ - 1),
-        rx=b.array("reg_kind", (n,), 0, 3),
+        rx=b.array("reg_kind", (n,), 0, FAULT_GUP_READ if "uprobe" in cfg.events and cfg.private else 3),
         rt=b.array("reg_target", (n,), 0, max(0, len(cfg.mmap_targets) - 1)),
         ubc=b.bools("tlb_ubc", (n, n)),
         ubcl=b.bools("tlb_ubc_luf", (n, n)),
         ubcw=b.bools("tlb_ubc_writable", (n,)),
         canluf=b.bools("can_luf", (n,)),
         rclr=b.bools("unmapped", (n, m_ * v_)),
-        hb=b.array("hb", (n, objs), 0, x),
+        hb=b.array("hb", (n, aobjs), 0, x),
         tlb=b.array("tlb", (n, m_, v_), 0, p_),
         tlbw=b.bools("tlb_w", (n, m_, v_)),
-        tlbo=b.array("tlb_tag", (n, m_, v_), 0, objs + 1),
+        tlbo=b.array("tlb_tag", (n, m_, v_), 0, aobjs + 1),
         mmcpus=b.bools("mm_cpumask", (m_, n)),
         mmluf=b.bools("mm_luf", (m_, n)),
         mmbatched=b.bools("mm_flush_batched", (m_,)),
         mmlock=b.array("mmap_lock", (m_,), 0, n + 1),
         vma=b.array("vma", (m_, v_), 0, objs),
-        vprot=b.array("vma_prot", (m_, v_), 0, 2),
+        vprot=b.array("vma_prot", (m_, v_), 0, 4 if cfg.private else 2),
         pte=b.array("pte", (m_, v_), 0, p_),
         ptew=b.bools("pte_w", (m_, v_)),
         pted=b.bools("pte_dirty", (m_, v_)),
@@ -196,16 +270,48 @@ def declare(cfg: Config, b: ModelBuilder) -> Kernel:
         mapluf=b.bools("mapping_luf", (cfg.files, n)),
         slot=b.array("slot", (objs,), 0, p_),
         disk=b.array("disk", (objs,), 0, x),
-        ver=b.array("ver", (objs,), 0, x),
+        ver=b.array("ver", (aobjs,), 0, x),
         rec2=b.bools("r2_record", (objs, n)),
-        fst=b.array("frame_state", (p_,), 0, len(FRAME_STATES) - 1),
-        fobj=b.array("frame_obj", (p_,), 0, objs + 1),
+        fst=b.array("frame_state", (p_,), 0, KSM if cfg.private else KERNEL),
+        fobj=b.array("frame_obj", (p_,), 0, aobjs + 1),
         fver=b.array("frame_ver", (p_,), 0, x),
         fdirty=b.bools("frame_dirty", (p_,)),
         flock=b.array("folio_lock", (p_,), 0, n),
         fpend=b.bools("frame_luf", (p_, n)),
         frefs=b.array("gather_refs", (p_,), 0, n),
+        fwb=b.bools("frame_writeback", (p_ if "writeback" in cfg.events else 0,)),
+        pins=b.array("pin_refs", (p_ if "dma" in cfg.events else 0,), 0, n),
+        pmig=b.array("pte_migration", (m_ if "migrate" in cfg.events else 0, v_), 0, p_),
+        rd=b.array("reg_dst", (n if "migrate" in cfg.events or cfg.private else 0,), 0, p_ - 1),
+        tfp=b.array("tlb_flush_pending", (m_ if {"madvise", "truncate", "invalidate", "filelock"} & cfg.events else 0,), 0, n),
+        dnowed=b.bools("dontneed_owed", (n if "madvise" in cfg.events else 0, m_, v_, n)),
+        dnstale=b.bools("dontneed_stale", (n if "madvise" in cfg.events else 0, m_, v_)),
+        vanon=b.bools("vma_anon", (m_ if cfg.private else 0, v_)),
+        ilock=b.bools("invalidate_lock", (cfg.files if "truncate" in cfg.events else 0,)),
+        **_book_vars(cfg, b),
     )
+
+
+def _book_vars(cfg: Config, b: ModelBuilder) -> dict[str, VarArray]:
+    """LUF v12's bookkeeping (zero-size unless ``bookkeeping = "v12"`` on x86) and arm64's
+    issued-but-incomplete invalidations (zero-size unless ``arch = "arm64"``)."""
+    on = 1 if cfg.real_book else 0
+    n, keys = cfg.cpus, cfg.luf_keys if cfg.real_book else 0
+    hi = cfg.ugen_top
+    return {
+        "lugen": b.array("luf_ugen", (on,), 0, hi),
+        "udone": b.array("ugen_done", (n * on,), 0, hi),
+        "rugen": b.array("reg_ugen", (n * on,), 0, hi),
+        "kgen": b.array("luf_kgen", (on,), 0, max(keys, 1)),
+        "lbcpus": b.bools("lb_cpus", (keys, n)),
+        "lbugen": b.array("lb_ugen", (keys,), 0, hi),
+        "fkey": b.array("frame_key", (cfg.frames * on,), 0, max(keys, 1)),
+        "mmlb": b.bools("mm_lb", (cfg.mms * on, n)),
+        "mmlbugen": b.array("mm_lb_ugen", (cfg.mms * on,), 0, hi),
+        "maplb": b.bools("map_lb", (cfg.files * on, n)),
+        "maplbugen": b.array("map_lb_ugen", (cfg.files * on,), 0, hi),
+        "tinv": b.bools("tlb_inv", (n if cfg.arm64 else 0, cfg.mms, cfg.vpages, n)),
+    }
 
 
 # ---- expression helpers ---------------------------------------------------------------
@@ -270,3 +376,22 @@ class WriteView:
 
     def __getitem__(self, var: Var) -> Expr:
         return self.w.get(var)
+
+
+def extra_refs(k: Kernel, ops: Ops, s: Read, frame: Expr) -> Expr:
+    """The folio holds references beyond the page cache's and the isolating task's:
+    munmap's mmu_gather (until its flush) or a GUP pin (until unpin). ``__remove_mapping``
+    (and any other refcount freeze) fails on them."""
+    held = [frame_field(k, ops, s, k.frefs, frame)]
+    if "dma" in k.cfg.events:
+        held.append(frame_field(k, ops, s, k.pins, frame))
+    return O.any_(ops, [ops.not_(ops.eq(x, ops.const(0))) for x in held])
+
+
+def mapped_obj(k: Kernel, ops: Ops, s: Read, m: int, v: int) -> Expr:
+    """The object (mm, va) maps: its anonymous object once COW'd (``vma_anon``), else the
+    VMA's file page (``vma - 1``)."""
+    file = ops.sub(s[k.vma[m, v]], ops.const(1))
+    if not k.cfg.private:
+        return file
+    return ops.ite(s[k.vanon[m, v]], ops.const(k.anon_obj(m, v)), file)

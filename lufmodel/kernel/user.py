@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from lufmodel import ops as O
 from lufmodel.builder import ModelBuilder
-from lufmodel.kernel.state import Kernel, at, frame_field, frames_of, obj_field, objs_of, put, runs
+from lufmodel.kernel.state import Kernel, at, frame_field, frames_of, mapped_obj, pick, put, runs
 from lufmodel.model import Args, Event, Read, Write
 from lufmodel.ops import Expr, Ops
 
@@ -48,12 +48,12 @@ def add(k: Kernel, b: ModelBuilder) -> None:
 
     def load(ops: Ops, s: Read, a: Args, w: Write) -> None:
         frame = ops.sub(s[k.tlb[a.c, a.m, a.v]], ops.const(1))
-        vobj = ops.sub(s[k.vma[a.m, a.v]], ops.const(1))
+        vobj = mapped_obj(k, ops, s, a.m, a.v)
         cobj = frame_field(k, ops, s, k.fobj, frame)
         cver = frame_field(k, ops, s, k.fver, frame)
-        known = [s[k.hb[a.c, o]] for o in k.objs]
+        known = [s[k.hb[a.c, o]] for o in k.all_objs]
         learn = ops.eq(cobj, vobj)
-        put(ops, w, [k.hb[a.c, o] for o in k.objs], vobj, O.max_(ops, O.select(ops, vobj, known), cver), when=learn)
+        put(ops, w, [k.hb[a.c, o] for o in k.all_objs], vobj, O.max_(ops, O.select(ops, vobj, known), cver), when=learn)
 
     b.action("load", path="user", step="load through the TLB", params=params, guard=load_guard,
              effect=load, writes=["hb"], emit=lambda ops, s, a: [_access(k, ops, s, a, False)], kind="load",
@@ -64,8 +64,8 @@ def add(k: Kernel, b: ModelBuilder) -> None:
     def store_guard(ops: Ops, s: Read, a: Args) -> Expr:
         t = s[k.tlb[a.c, a.m, a.v]]
         vma = s[k.vma[a.m, a.v]]
-        vobj = ops.sub(vma, ops.const(1))
-        room = ops.lt(obj_field(k, ops, s, k.ver, vobj), ops.const(top))
+        vobj = mapped_obj(k, ops, s, a.m, a.v)
+        room = ops.lt(pick(ops, vobj, [s[k.ver[o]] for o in k.all_objs]), ops.const(top))
         return ops.and_(
             at(k, ops, s, a.c, "user"),
             runs(k, ops, s, a.c, a.m),
@@ -77,15 +77,15 @@ def add(k: Kernel, b: ModelBuilder) -> None:
 
     def store(ops: Ops, s: Read, a: Args, w: Write) -> None:
         frame = ops.sub(s[k.tlb[a.c, a.m, a.v]], ops.const(1))
-        vobj = ops.sub(s[k.vma[a.m, a.v]], ops.const(1))
-        nv = ops.add(obj_field(k, ops, s, k.ver, vobj), ops.const(1))
+        vobj = mapped_obj(k, ops, s, a.m, a.v)
+        nv = ops.add(pick(ops, vobj, [s[k.ver[o]] for o in k.all_objs]), ops.const(1))
         put(ops, w, frames_of(k, k.fver), frame, nv)
         put(ops, w, frames_of(k, k.fobj), frame, vobj)
-        put(ops, w, objs_of(k, k.ver), vobj, nv)
-        put(ops, w, [k.hb[a.c, o] for o in k.objs], vobj, nv)
+        put(ops, w, [k.ver[o] for o in k.all_objs], vobj, nv)
+        put(ops, w, [k.hb[a.c, o] for o in k.all_objs], vobj, nv)
 
     def store_emit(ops: Ops, s: Read, a: Args) -> list[Event]:
-        vobj = ops.sub(s[k.vma[a.m, a.v]], ops.const(1))
+        vobj = mapped_obj(k, ops, s, a.m, a.v)
         return [_access(k, ops, s, a, True), Event("content_change", ops.const(True), {"obj": vobj})]
 
     b.action("store", path="user", step="store through the TLB", params=params, guard=store_guard,

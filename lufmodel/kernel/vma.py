@@ -18,19 +18,26 @@ from __future__ import annotations
 
 from lufmodel.builder import ModelBuilder
 from lufmodel.kernel.config import PROT_RO, PROT_RO_MAYWRITE, PROT_RW
+from lufmodel.kernel import lufbatch
 from lufmodel.kernel.flush import (
     FLUSH_WRITES,
     MM_FLUSH_WRITES,
     PAGE_FLUSH_WRITES,
+    arch_dsb,
+    arch_dsb_writes,
     batched_pending,
+    batched_pending_writes,
     flush_cpus,
+    flush_mm,
     flush_page,
     gated,
     luf_all_mask,
+    luf_flush_events,
     luf_flush_vma,
+    luf_flush_writes,
 )
 from lufmodel.kernel.state import Kernel, at, goto, goto_if, pick, put, runs
-from lufmodel.model import Args, Read, Write
+from lufmodel.model import Args, Event, Read, Write
 from lufmodel.ops import Expr, Ops
 
 MAP_FIXED = 1  # reg_kind bit: continue with mmap.install after the unmap
@@ -91,7 +98,7 @@ def add_mprotect(k: Kernel, b: ModelBuilder) -> None:
 
     def pte(ops: Ops, s: Read, a: Args, w: Write) -> None:
         if pending:
-            batched_pending(k, ops, s, w, a.m)
+            batched_pending(k, ops, s, w, a.m, a.c)
         to_ro = ops.eq(s[k.rx[a.c]], ops.const(PROT_RO_MAYWRITE))
         put(ops, w, [k.ptew[a.m, va] for va in k.vas], s[k.rv[a.c]], ops.const(False), when=to_ro)
         goto(k, ops, w, a.c, "mprotect.flush")
@@ -99,7 +106,7 @@ def add_mprotect(k: Kernel, b: ModelBuilder) -> None:
     b.action("mprotect.pte", path="change_pte_range",
              step=("flush_tlb_batched_pending, " if pending else "") + "write-protect the PTE (PTL)",
              params={"c": k.cpus, "m": k.mms}, guard=pte_guard, effect=pte,
-             writes=["pte_w", "pc"] + (list(MM_FLUSH_WRITES) + ["mm_flush_batched"] if pending else []),
+             writes=["pte_w", "pc"] + (batched_pending_writes(k) if pending else []),
              kind="mprotect", where=where)
 
     def flush_guard(ops: Ops, s: Read, a: Args) -> Expr:
@@ -109,19 +116,26 @@ def add_mprotect(k: Kernel, b: ModelBuilder) -> None:
         if range_flush:
             to_ro = ops.eq(s[k.rx[a.c]], ops.const(PROT_RO_MAYWRITE))
             flush_page(k, ops, w, a.m, s[k.rv[a.c]], to_ro)
+            arch_dsb(k, ops, w, a.c, to_ro)
         if luf_vma:
             luf_flush_vma(k, ops, w, a.m, s[k.ro[a.c]])
         _release(k, ops, w, a.c, a.m)
 
     what = ", ".join(x for x, on in (("flush_tlb_range", range_flush), ("luf_flush_vma", luf_vma)) if on) or "no flush"
+    def flush_emit(ops: Ops, s: Read, a: Args) -> list[Event]:
+        to_ro = ops.eq(s[k.rx[a.c]], ops.const(PROT_RO_MAYWRITE))
+        return luf_vma_events(k, ops, s, a.c, a.m, ops.and_(ops.const(range_flush), to_ro))
+
     b.action("mprotect.flush", path="tlb_end_vma", step=f"{what}; mmap_write_unlock",
              params={"c": k.cpus, "m": k.mms}, guard=flush_guard, effect=flush,
-             writes=_fence(range_flush, luf_vma), kind="mprotect", where=where)
+             emit=flush_emit if luf_vma else None,
+             writes=_fence(False, False) + end_vma_writes(k, range_flush=range_flush, luf_vma=luf_vma),
+             kind="mprotect", where=where)
 
 
 def add_munmap(k: Kernel, b: ModelBuilder) -> None:
     cfg = k.cfg
-    kinds = ("munmap", "mmap")
+    kinds = ("munmap", "mmap", "mremap")  # mmap (MAP_FIXED) and mremap unmap an old range
     where = lambda a: any(cfg.allows(a.c, x) for x in kinds)  # noqa: E731
     pending = cfg.mode != "none" and cfg.point("munmap_batched_pending")
     range_flush = cfg.point("munmap_tlb_flush")
@@ -152,25 +166,13 @@ def add_munmap(k: Kernel, b: ModelBuilder) -> None:
         return ops.and_(at(k, ops, s, a.c, "munmap.zap"), runs(k, ops, s, a.c, a.m))
 
     def zap(ops: Ops, s: Read, a: Args, w: Write) -> None:
-        if pending:
-            batched_pending(k, ops, s, w, a.m)
-        v = s[k.rv[a.c]]
-        present = ops.not_(ops.eq(pick(ops, v, [s[k.pte[a.m, va]] for va in k.vas]), ops.const(0)))
-        put(ops, w, [k.pte[a.m, va] for va in k.vas], v, ops.const(0))
-        put(ops, w, [k.ptew[a.m, va] for va in k.vas], v, ops.const(False))
-        put(ops, w, [k.pted[a.m, va] for va in k.vas], v, ops.const(False))
-        # mmu_gather keeps a reference to the page until the flush (tlb_remove_page).
-        old = ops.sub(pick(ops, v, [s[k.pte[a.m, va]] for va in k.vas]), ops.const(1))
-        refs = pick(ops, old, [s[k.frefs[p]] for p in k.frames])
-        put(ops, w, [k.frefs[p] for p in k.frames], old, ops.add(refs, ops.const(1)), when=present)
-        w[k.rp[a.c]] = ops.ite(present, old, s[k.rp[a.c]])
-        w[k.rx[a.c]] = ops.ite(present, ops.add(s[k.rx[a.c]], ops.const(ZAPPED)), s[k.rx[a.c]])
+        zap_pte_range(k, ops, s, w, a.c, a.m, pending=pending)
         goto(k, ops, w, a.c, "munmap.flush")
 
     b.action("munmap.zap", path="zap_pte_range",
              step=("flush_tlb_batched_pending, " if pending else "") + "clear the PTE (PTL)",
              params={"c": k.cpus, "m": k.mms}, guard=zap_guard, effect=zap,
-             writes=["pte", "pte_w", "pte_dirty", "gather_refs", "reg_frame", "reg_kind", "pc"] + (list(MM_FLUSH_WRITES) + ["mm_flush_batched"] if pending else []),
+             writes=zap_writes(k, pending=pending) + ["pc"],
              kind="munmap", where=where)
 
     def flush_guard(ops: Ops, s: Read, a: Args) -> Expr:
@@ -178,15 +180,9 @@ def add_munmap(k: Kernel, b: ModelBuilder) -> None:
 
     def flush(ops: Ops, s: Read, a: Args, w: Write) -> None:
         rx = s[k.rx[a.c]]
-        if range_flush:
-            flush_page(k, ops, w, a.m, s[k.rv[a.c]], ops.not_(ops.lt(rx, ops.const(ZAPPED))))
-        if luf_vma:
-            luf_flush_vma(k, ops, w, a.m, s[k.ro[a.c]])
-        zapped = ops.not_(ops.lt(rx, ops.const(ZAPPED)))
-        p = s[k.rp[a.c]]
-        refs = pick(ops, p, [s[k.frefs[q]] for q in k.frames])
-        put(ops, w, [k.frefs[q] for q in k.frames], p, ops.sub(refs, ops.const(1)), when=zapped)
-        w[k.rp[a.c]] = ops.const(0)
+        tlb_end_vma(k, ops, s, w, a.c, a.m, range_flush=range_flush, luf_vma=luf_vma)
+        if nested_gathers(k):  # munmap's own gather is not counted in tlb_flush_pending
+            flush_mm(k, ops, w, a.m, ops.lt(ops.const(0), s[k.tfp[a.m]]))
         fixed = ops.or_(ops.eq(rx, ops.const(MAP_FIXED)), ops.eq(rx, ops.const(MAP_FIXED + ZAPPED)))
         w[k.mmlock[a.m]] = ops.ite(fixed, s[k.mmlock[a.m]], ops.const(0))
         for reg in (k.rv, k.rt):
@@ -198,7 +194,106 @@ def add_munmap(k: Kernel, b: ModelBuilder) -> None:
     what = ", ".join(x for x, on in (("tlb_finish_mmu flush of the zapped range", range_flush), ("luf_flush_vma", luf_vma)) if on) or "no flush"
     b.action("munmap.flush", path="tlb_end_vma", step=f"{what}; release the gathered page; unlock (or go on with MAP_FIXED)",
              params={"c": k.cpus, "m": k.mms}, guard=flush_guard, effect=flush,
-             writes=_fence(range_flush, luf_vma) + ["gather_refs", "reg_frame"], kind="munmap", where=where)
+             emit=(lambda ops, s, a: luf_vma_events(k, ops, s, a.c, a.m, ops.and_(ops.const(range_flush), zapped_in(k, ops, s, a.c))))
+             if luf_vma else None,
+             writes=_fence(False, False) + end_vma_writes(k, range_flush=range_flush, luf_vma=luf_vma) + ["gather_refs", "reg_frame"]
+             + (list(MM_FLUSH_WRITES) if nested_gathers(k) else []),
+             kind="munmap", where=where)
+
+
+def zap_pte_range(k: Kernel, ops: Ops, s: Read, w: Write, c: int, m: int, *, pending: bool, when: Expr | None = None) -> None:
+    """``zap_pte_range()`` of (mm ``m``, ``reg_va``) under the PTL, shared by munmap and
+    MADV_DONTNEED: ``flush_tlb_batched_pending`` (if ``pending``), clear the PTE; the
+    mmu_gather keeps a reference to a zapped page until its flush (``tlb_remove_page``),
+    recorded in ``reg_frame`` and the ZAPPED bit of ``reg_kind``. Writes ``zap_writes``.
+    With ``when`` (unmap_mapping_range's zap of one file page, kernel/truncate.py) the PTE is
+    cleared only if ``when`` holds."""
+    if pending:
+        batched_pending(k, ops, s, w, m, c)
+    v = s[k.rv[c]]
+    present = ops.not_(ops.eq(pick(ops, v, [s[k.pte[m, va]] for va in k.vas]), ops.const(0)))
+    if when is not None:
+        present = ops.and_(when, present)
+    put(ops, w, [k.pte[m, va] for va in k.vas], v, ops.const(0), when=when)
+    put(ops, w, [k.ptew[m, va] for va in k.vas], v, ops.const(False), when=when)
+    put(ops, w, [k.pted[m, va] for va in k.vas], v, ops.const(False), when=when)
+    if "migrate" in k.cfg.events:  # zap_nonpresent_ptes: a migration entry is cleared too
+        put(ops, w, [k.pmig[m, va] for va in k.vas], v, ops.const(0), when=when)
+    if _dirty_flush(k):
+        # zap_present_folio_ptes: a dirty file PTE sets force_flush, and zap_pte_range
+        # flushes before it drops the PTL (5df397dec7c4), so folio_mkclean, serialised on
+        # the PTL, cannot clean the folio under a live writable TLB entry.
+        dirty = pick(ops, v, [s[k.pted[m, va]] for va in k.vas])
+        flush_page(k, ops, w, m, v, dirty if when is None else ops.and_(when, dirty))
+    old = ops.sub(pick(ops, v, [s[k.pte[m, va]] for va in k.vas]), ops.const(1))
+    refs = pick(ops, old, [s[k.frefs[p]] for p in k.frames])
+    put(ops, w, [k.frefs[p] for p in k.frames], old, ops.add(refs, ops.const(1)), when=present)
+    w[k.rp[c]] = ops.ite(present, old, s[k.rp[c]])
+    w[k.rx[c]] = ops.ite(present, ops.add(s[k.rx[c]], ops.const(ZAPPED)), s[k.rx[c]])
+
+
+def _dirty_flush(k: Kernel) -> bool:
+    """The force_flush of a zapped dirty PTE, modelled only where it is observed: writeback,
+    and a page-cache removal (truncate, invalidate: kernel/truncate.py), which must not leave
+    a writable entry to the removed folio, and MADV_DONTNEED (kernel/madvise.py), which
+    releases the page right after its flush."""
+    return bool(({"writeback", "madvise"} | UNMAP_MAPPING) & k.cfg.events) and k.cfg.point("zap_dirty_flush")
+
+
+UNMAP_MAPPING = frozenset({"truncate", "invalidate", "filelock"})
+"""Event kinds that run ``unmap_mapping_range`` (kernel/truncate.py): its gathers run with no
+mmap lock, so munmap's ``tlb_finish_mmu`` can meet one in flight (``tlb_flush_pending``)."""
+
+
+def nested_gathers(k: Kernel) -> bool:
+    """``tlb_finish_mmu`` flushes the whole mm when another mmu_gather of it is in flight
+    (``mm_tlb_flush_nested``, 99baac21e458): modelled for munmap when an
+    ``unmap_mapping_range`` can run concurrently with it."""
+    return bool(UNMAP_MAPPING & k.cfg.events) and k.cfg.point("madvise_concurrent_force_flush")
+
+
+def zap_writes(k: Kernel, *, pending: bool) -> list[str]:
+    return (["pte", "pte_w", "pte_dirty", "gather_refs", "reg_frame", "reg_kind"]
+            + (list(PAGE_FLUSH_WRITES) if _dirty_flush(k) else [])
+            + (batched_pending_writes(k) if pending else [])
+            + (["pte_migration"] if "migrate" in k.cfg.events else []))
+
+
+def tlb_end_vma(k: Kernel, ops: Ops, s: Read, w: Write, c: int, m: int, *, range_flush: bool, luf_vma: bool) -> Expr:
+    """After ``zap_pte_range``: ``tlb_end_vma``'s flush of the range if a present PTE was
+    zapped (x86 flushes at every VMA end), v12's ``luf_flush_vma``, and the release of the
+    gathered page (``tlb_finish_mmu``). Returns whether a PTE was zapped. Writes
+    ``gather_refs``, ``reg_frame`` and the flushes' families."""
+    zapped = zapped_in(k, ops, s, c)
+    if range_flush:
+        flush_page(k, ops, w, m, s[k.rv[c]], zapped)
+        arch_dsb(k, ops, w, c, zapped)
+    if luf_vma:
+        luf_flush_vma(k, ops, w, m, s[k.ro[c]])
+    p = s[k.rp[c]]
+    refs = pick(ops, p, [s[k.frefs[q]] for q in k.frames])
+    put(ops, w, [k.frefs[q] for q in k.frames], p, ops.sub(refs, ops.const(1)), when=zapped)
+    w[k.rp[c]] = ops.const(0)
+    return zapped
+
+
+def zapped_in(k: Kernel, ops: Ops, s: Read, c: int) -> Expr:
+    """CPU ``c``'s ``zap_pte_range`` zapped a present PTE (the ZAPPED bit of ``reg_kind``)."""
+    return ops.not_(ops.lt(s[k.rx[c]], ops.const(ZAPPED)))
+
+
+def end_vma_writes(k: Kernel, *, range_flush: bool, luf_vma: bool) -> list[str]:
+    """What ``tlb_end_vma``'s flushes write: the range flush (arm64: and its DSB), and
+    ``luf_flush_vma``."""
+    out = (list(PAGE_FLUSH_WRITES) + arch_dsb_writes(k)) if range_flush else []
+    return out + (luf_flush_writes(k) if luf_vma else [])
+
+
+def luf_vma_events(k: Kernel, ops: Ops, s: Read, c: int, m: int, range_flushed: Expr) -> list[Event]:
+    """P5's events for ``tlb_end_vma``'s ``luf_flush_vma`` of (mm ``m``, ``reg_obj``), after a
+    range flush of (``m``, ``reg_va``) in the same step if ``range_flushed``."""
+    events = luf_flush_events(k, ops, s, mm=ops.const(m), obj=s[k.ro[c]])
+    return [lufbatch.after_range_flush(ops, e, m, s[k.rv[c]], range_flushed) for e in events]
 
 
 def add_mmap(k: Kernel, b: ModelBuilder) -> None:

@@ -10,7 +10,8 @@ of the model, not a kernel behaviour).
 from __future__ import annotations
 
 from lufmodel.builder import ModelBuilder
-from lufmodel.kernel.flush import FLUSH_WRITES, flush_cpus, luf_all_mask, luf_mapping_mask
+from lufmodel.kernel import events
+from lufmodel.kernel.flush import FLUSH_WRITES, flush_cpus, luf_all_mask, luf_flush, luf_flush_events, luf_flush_writes
 from lufmodel.kernel.pagecache import add_pagecache_steps
 from lufmodel.kernel.state import Kernel, at, frames_of, goto, obj_field, objs_of, put
 from lufmodel.model import Args, Event, Read, Write
@@ -43,11 +44,12 @@ def add(k: Kernel, b: ModelBuilder) -> None:
             return at(k, ops, s, a.c, "write.flush")
 
         def flush(ops: Ops, s: Read, a: Args, w: Write) -> None:
-            flush_cpus(k, ops, w, luf_mapping_mask(k, ops, w, s[k.ro[a.c]]))
+            luf_flush(k, ops, w, obj=s[k.ro[a.c]])
             goto(k, ops, w, a.c, "write.copy")
 
         b.action("write.flush", path=PATH, step="mapping_write_begin: luf_flush_mapping", params={"c": k.cpus},
-                 guard=flush_guard, effect=flush, writes=list(FLUSH_WRITES) + ["pc"], kind="write", where=where)
+                 guard=flush_guard, effect=flush, emit=lambda ops, s, a: luf_flush_events(k, ops, s, obj=s[k.ro[a.c]]),
+                 writes=luf_flush_writes(k) + ["pc"], kind="write", where=where)
 
     def copy_guard(ops: Ops, s: Read, a: Args) -> Expr:
         return at(k, ops, s, a.c, "write.copy")
@@ -63,7 +65,8 @@ def add(k: Kernel, b: ModelBuilder) -> None:
         goto(k, ops, w, a.c, "write.end")
 
     def copy_emit(ops: Ops, s: Read, a: Args) -> list[Event]:
-        return [Event("content_change", ops.const(True), {"obj": s[k.ro[a.c]]})]
+        return [Event("content_change", ops.const(True), {"obj": s[k.ro[a.c]]}),
+                Event(events.KMAP, ops.const(True), {"frame": s[k.rp[a.c]]})]
 
     b.action("write.copy", path=PATH, step="copy_from_user into the folio (a new version)", params={"c": k.cpus},
              guard=copy_guard, effect=copy, emit=copy_emit, writes=["frame_ver", "frame_dirty", "ver", "hb", "pc"],
@@ -78,8 +81,11 @@ def add(k: Kernel, b: ModelBuilder) -> None:
         w[k.ro[a.c]] = ops.const(0)
         goto(k, ops, w, a.c, "write.v11" if v11 else "user")
 
+    def end_emit(ops: Ops, s: Read, a: Args) -> list[Event]:
+        return [Event(events.WRITE_END, ops.const(True), {"obj": s[k.ro[a.c]], "frame": s[k.rp[a.c]]})]
+
     b.action("write.end", path=PATH, step="write_end: folio dirty, folio_unlock", params={"c": k.cpus},
-             guard=end_guard, effect=end, writes=["folio_lock", "reg_frame", "reg_obj", "pc"], kind="write", where=where)
+             guard=end_guard, effect=end, emit=end_emit, writes=["folio_lock", "reg_frame", "reg_obj", "pc"], kind="write", where=where)
 
     if v11:
         def v11_guard(ops: Ops, s: Read, a: Args) -> Expr:

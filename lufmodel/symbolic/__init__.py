@@ -4,7 +4,9 @@
 * ``encode``: unrolling a model into Z3 constraints (transition indicators, frames, bad
   conditions, CPU-switch counting) and decoding solver models back into instances.
 * ``bmc``: bounded model checking, shortest and then fewest-switch counterexamples.
-* ``induction``: unbounded proofs by k-induction (simple paths) and by Spacer (CHC).
+* ``induction``: unbounded proofs: an inductive invariant of lemmas and properties
+  (Houdini), k-induction (simple paths), Spacer (CHC); counterexamples to induction.
+* ``valuesets``: the values each variable can take (guards ignored), as automatic lemmas.
 
 z3 is imported only inside this package.
 """
@@ -12,6 +14,6 @@ z3 is imported only inside this package.
 from __future__ import annotations
 
 from lufmodel.symbolic.bmc import bmc
-from lufmodel.symbolic.induction import prove
+from lufmodel.symbolic.induction import prove, prove_all
 
-__all__ = ["bmc", "prove"]
+__all__ = ["bmc", "prove", "prove_all"]

@@ -80,13 +80,14 @@ class Deadline:
         return self.remaining_ms() == 0
 
 
-def check(solver: Any, deadline: Deadline) -> tuple[Any, str]:
-    """``solver.check()`` within what is left of ``deadline``: (result, reason if unknown)."""
+def check(solver: Any, deadline: Deadline, assumptions: Sequence[Any] = ()) -> tuple[Any, str]:
+    """``solver.check(*assumptions)`` within what is left of ``deadline``: (result, reason
+    if unknown)."""
     left = deadline.remaining_ms()
     if left == 0:
         return z3.unknown, "timeout"
     solver.set("timeout", 4294967295 if left is None else left)
-    result = solver.check()
+    result = solver.check(*assumptions)
     if result == z3.unknown:
         reason = solver.reason_unknown()
         return result, "timeout" if reason in ("timeout", "canceled") else reason
@@ -122,17 +123,27 @@ class BoundedSearch:
             self.solver.add(*self.encoder.transition(self.depth))
             self.depth += 1
 
+    def _guard(self, *terms: Any) -> Any:
+        """A fresh literal that implies ``terms``: queries assume it instead of pushing a
+        scope (Z3's incremental SAT solver keeps what it learnt), and ``_retire`` turns it
+        off for good afterwards."""
+        self.queries += 1
+        lit = z3.Bool(f"query!{self.queries}")
+        self.solver.add(z3.Implies(lit, z3.And(*terms)))
+        return lit
+
+    def _retire(self, *lits: Any) -> None:
+        self.solver.add(*[z3.Not(lit) for lit in lits])
+
     def shown_any(self, props: Sequence[Property], depth: int, deadline: Deadline) -> tuple[list[Property], str]:
         """One query for several properties at one depth: the properties some run of
         exactly ``depth`` transitions shows (a subset: those shown by the model the solver
         found; ask again without them for the rest), and the reason if it is unknown."""
         self.extend_to(depth)
         conds = [(p, self.encoder.shows(p, depth)) for p in props]
-        self.solver.push()
+        lit = self._guard(z3.Or(*[c for _, c in conds]))
         try:
-            self.solver.add(z3.Or(*[c for _, c in conds]))
-            self.queries += 1
-            result, reason = check(self.solver, deadline)
+            result, reason = check(self.solver, deadline, [lit])
             if result == z3.unsat:
                 return [], ""
             if result != z3.sat:
@@ -140,7 +151,7 @@ class BoundedSearch:
             m = self.solver.model()
             return [p for p, c in conds if z3.is_true(m.eval(c, model_completion=True))], ""
         finally:
-            self.solver.pop()
+            self._retire(lit)
 
     def find(self, prop: Property, depth: int, deadline: Deadline, *, fewest_switches: bool = True) -> Outcome:
         """Whether a run of exactly ``depth`` transitions shows ``prop``."""
@@ -152,38 +163,34 @@ class BoundedSearch:
         """Whether a run of ``depth`` transitions satisfies ``condition``; the trace is
         confirmed against ``prop`` (which ``condition`` must encode)."""
         self.extend_to(depth)
-        self.solver.push()
+        lit = self._guard(condition)
         try:
-            self.solver.add(condition)
-            self.queries += 1
-            result, reason = check(self.solver, deadline)
+            result, reason = check(self.solver, deadline, [lit])
             if result == z3.unsat:
                 return NotFound()
             if result != z3.sat:
                 return Unknown(reason)
             path = self.encoder.decode_path(self.solver.model(), depth)
             if fewest_switches:
-                path = self._fewer_switches(path, depth, deadline)
+                path = self._fewer_switches(path, depth, deadline, lit)
         finally:
-            self.solver.pop()
+            self._retire(lit)
         return Found(confirmed(self.model, path, prop, self.engine), depth)
 
-    def _fewer_switches(self, path: list[Instance], depth: int, deadline: Deadline) -> list[Instance]:
+    def _fewer_switches(self, path: list[Instance], depth: int, deadline: Deadline, cond: Any) -> list[Instance]:
         """Lower the switch count at this depth until the solver finds no better trace
         (or cannot decide in time: then the best trace so far is kept)."""
         terms = self.encoder.switches(depth)
         best = count_switches(path)
         while best > 0:
-            self.solver.push()
+            lit = self._guard(z3.PbLe([(t, 1) for t in terms], best - 1))
             try:
-                self.solver.add(z3.PbLe([(t, 1) for t in terms], best - 1))
-                self.queries += 1
-                result, _ = check(self.solver, deadline)
+                result, _ = check(self.solver, deadline, [cond, lit])
                 if result != z3.sat:
                     return path
                 candidate = self.encoder.decode_path(self.solver.model(), depth)
             finally:
-                self.solver.pop()
+                self._retire(lit)
             switches = count_switches(candidate)
             if switches >= best:
                 raise EngineMismatch(
@@ -191,6 +198,65 @@ class BoundedSearch:
                 )
             path, best = candidate, switches
         return path
+
+
+@dataclass(frozen=True)
+class Searched:
+    """What ``search`` found: the shown properties' traces, the deepest depth fully
+    checked (-1 if none), and why it stopped early (a solver reason), if it did."""
+
+    found: dict[str, Found]
+    checked: int
+    unknown_reason: str | None
+
+
+def search(
+    bounded: BoundedSearch,
+    props: Sequence[Property],
+    depth: int,
+    deadline: Deadline,
+    progress: ProgressFn | None = None,
+    start: int = 0,
+) -> Searched:
+    """Depths ``start .. depth`` in order, one query per depth for all undecided
+    properties (repeated without those the solver's model shows); each shown property
+    gets a shortest, fewest-switch, replayed trace."""
+    found: dict[str, Found] = {}
+    unknown_reason: str | None = None
+    checked = start - 1
+    try:
+        for d in range(start, depth + 1):
+            while True:
+                pending = [p for p in props if p.name not in found]
+                if not pending:
+                    break
+                shown, reason = bounded.shown_any(pending, d, deadline)
+                if reason:
+                    unknown_reason = reason
+                    break
+                if not shown:
+                    break
+                for prop in shown:
+                    outcome = bounded.find(prop, d, deadline)
+                    if isinstance(outcome, Found):
+                        found[prop.name] = outcome
+                    elif isinstance(outcome, Unknown):
+                        unknown_reason = outcome.reason
+                        break
+                    else:
+                        raise EngineMismatch(f"{bounded.engine}: {prop.name} was shown at depth {d}, then not")
+                if unknown_reason is not None:
+                    break
+            if unknown_reason is not None:
+                break
+            checked = d
+            if progress is not None:
+                progress(Progress(0, 0, d, deadline.elapsed()))
+            if len(found) == len(props):
+                break
+    except KeyboardInterrupt:
+        unknown_reason = "interrupted"
+    return Searched(found, checked, unknown_reason)
 
 
 def bmc(
@@ -211,47 +277,12 @@ def bmc(
         raise ValueError(f"bmc depth must be >= 0, got {depth}")
     props = tuple(model.properties if props is None else props)
     deadline = Deadline(timeout)
-    search = BoundedSearch(model)
-    decided: dict[str, PropertyResult] = {}
-    unknown_reason: str | None = None
-    checked = -1
-    try:
-        for d in range(depth + 1):
-            while True:
-                pending = [p for p in props if p.name not in decided]
-                if not pending:
-                    break
-                shown, reason = search.shown_any(pending, d, deadline)
-                if reason:
-                    unknown_reason = reason
-                    break
-                if not shown:
-                    break
-                for prop in shown:
-                    outcome = search.find(prop, d, deadline)
-                    if isinstance(outcome, Found):
-                        decided[prop.name] = _shown(prop, outcome)
-                    elif isinstance(outcome, Unknown):
-                        unknown_reason = outcome.reason
-                        break
-                    else:
-                        raise EngineMismatch(f"{ENGINE}: {prop.name} was shown at depth {d}, then not")
-                if unknown_reason is not None:
-                    break
-            if unknown_reason is not None:
-                break
-            checked = d
-            if progress is not None:
-                progress(Progress(0, 0, d, deadline.elapsed()))
-            if len(decided) == len(props):
-                break
-    except KeyboardInterrupt:
-        unknown_reason = "interrupted"
-
+    done = search(BoundedSearch(model), props, depth, deadline, progress)
+    unknown_reason, checked = done.unknown_reason, done.checked
     results: list[PropertyResult] = []
     for prop in props:
-        if prop.name in decided:
-            results.append(decided[prop.name])
+        if prop.name in done.found:
+            results.append(_shown(prop, done.found[prop.name]))
         elif unknown_reason is not None:
             within = f"; nothing found within depth {checked}" if checked >= 0 else ""
             results.append(PropertyResult(prop, UNKNOWN, None, None, f"solver: {unknown_reason} at depth {checked + 1}{within}"))
@@ -259,7 +290,7 @@ def bmc(
             results.append(PropertyResult(prop, BOUNDED, depth, None, f"no violation within depth {depth}"))
         else:
             results.append(PropertyResult(prop, UNKNOWN, None, None, f"not reached within depth {depth}"))
-    complete = len(decided) == len(props)
+    complete = len(done.found) == len(props)
     stopped_by: str | None = None
     if not complete:
         if unknown_reason in ("timeout", "interrupted"):

@@ -43,6 +43,8 @@ class Encoder:
         self._reads: dict[int, StepRead] = {}
         self._terms: dict[tuple[int, int], _InstanceTerms] = {}
         self._transitions: dict[int, tuple[Any, ...]] = {}
+        self._shifts: dict[int, tuple[int, Any, Any, list[Any], list[Any]]] = {}
+        self._shows: dict[tuple[str, Property, int], Any] = {}
         writers: dict[Var, list[int]] = {v: [] for v in model.variables}
         for inst in model.instances:
             for var in inst.writes:
@@ -98,11 +100,38 @@ class Encoder:
     def guard(self, step: int, inst: Instance) -> Any:
         return self.instance_terms(step, inst).guard
 
+    def _shift(self, step: int) -> tuple[int, Any, Any, list[Any], list[Any]]:
+        """Substitution arrays from the constants of step 0 (states 0 and 1, indicators of
+        step 0) to those of ``step``. Terms are built once, through the model's Python
+        functions, for step 0, and moved to other steps by Z3's C-level substitution, which
+        is much faster (the arrays are built once per step, not per term)."""
+        arrays = self._shifts.get(step)
+        if arrays is None:
+            frm = list(self.read(0).consts + self.read(1).consts) + self.indicators(0)
+            to = list(self.read(step).consts + self.read(step + 1).consts) + self.indicators(step)
+            a, b = (z3.Ast * len(frm))(), (z3.Ast * len(to))()
+            for i, (x, y) in enumerate(zip(frm, to)):
+                a[i], b[i] = x.as_ast(), y.as_ast()
+            arrays = (len(frm), a, b, frm, to)  # the lists keep the ASTs alive
+            self._shifts[step] = arrays
+        return arrays
+
+    def shifted(self, term: Any, step: int) -> Any:
+        """``term``, built over step 0, moved to step ``step``."""
+        if step == 0:
+            return term
+        n, a, b, _, _ = self._shift(step)
+        return z3.z3._to_expr_ref(z3.Z3_substitute(term.ctx.ref(), term.as_ast(), n, a, b), term.ctx)
+
     def transition(self, step: int) -> tuple[Any, ...]:
         """Constraints for one transition from state ``step`` to state ``step + 1``."""
         cached = self._transitions.get(step)
         if cached is not None:
             return cached
+        if step > 0:
+            result = tuple(self.shifted(t, step) for t in self.transition(0))
+            self._transitions[step] = result
+            return result
         pre, post = self.read(step), self.read(step + 1)
         fires = self.indicators(step)
         out: list[Any] = []
@@ -154,17 +183,33 @@ class Encoder:
         if depth == 0:
             return z3.BoolVal(False)
         step = depth - 1
-        terms: list[Any] = []
-        for inst in self.model.instances:
-            conds = self._event_terms(prop, step, inst)
-            if conds:
-                terms.append(z3.And(self.indicator(step, inst), z3.Or(*conds)))
-        return z3.Or(*terms) if terms else z3.BoolVal(False)
+        key = ("step", prop, step)
+        term = self._shows.get(key)
+        if term is None:
+            if step > 0:
+                term = self.shifted(self.shows(prop, 1), step)
+            else:
+                terms: list[Any] = []
+                for inst in self.model.instances:
+                    conds = self._event_terms(prop, step, inst)
+                    if conds:
+                        terms.append(z3.And(self.indicator(step, inst), z3.Or(*conds)))
+                term = z3.Or(*terms) if terms else z3.BoolVal(False)
+            self._shows[key] = term
+        return term
 
     def shows_in_state(self, prop: Property, step: int) -> Any:
         """A state condition on state ``step``: for a state property, it shows ``prop``;
         for an event property, some enabled instance would show it by its next transition."""
-        read = self.read(step)
+        key = ("state", prop, step)
+        term = self._shows.get(key)
+        if term is None:
+            term = self.shifted(self.shows_in_state(prop, 0), step) if step > 0 else self._shows_in_state0(prop)
+            self._shows[key] = term
+        return term
+
+    def _shows_in_state0(self, prop: Property) -> Any:
+        read = self.read(0)
         if prop.event is None:
             if prop.state_pred is None:
                 return z3.BoolVal(False)
@@ -172,9 +217,9 @@ class Encoder:
             return z3.Not(holds) if prop.is_always else holds
         terms: list[Any] = []
         for inst in self.model.instances:
-            conds = self._event_terms(prop, step, inst)
+            conds = self._event_terms(prop, 0, inst)
             if conds:
-                terms.append(z3.And(self.guard(step, inst), z3.Or(*conds)))
+                terms.append(z3.And(self.guard(0, inst), z3.Or(*conds)))
         return z3.Or(*terms) if terms else z3.BoolVal(False)
 
     # ---- CPU switches ----------------------------------------------------------------
