@@ -79,6 +79,7 @@ def explore(
     spec_name: str = "",
     engine: str = "auto",
     threads: int = 1,
+    symmetry: bool = False,
 ) -> RunResult:
     """Explore ``model`` breadth-first and return a verdict for every property in ``props``.
 
@@ -88,14 +89,16 @@ def explore(
     """
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {', '.join(ENGINES)}")
+    if symmetry and engine == "python":
+        raise ValueError("symmetry reduction needs the native engine")
     if engine != "python":
         from lufmodel.backends.native import NativeUnavailable
         from lufmodel.explore_native import explore_native
 
         try:
-            return explore_native(model, props, limits, progress, progress_every, spec_name, threads)
+            return explore_native(model, props, limits, progress, progress_every, spec_name, threads, symmetry=symmetry)
         except NativeUnavailable:
-            if engine == "native":
+            if engine == "native" or symmetry:
                 raise
     return explore_python(model, props, limits, progress, progress_every, spec_name)
 

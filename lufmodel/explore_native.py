@@ -41,17 +41,22 @@ def explore_native(
     spec_name: str = "",
     threads: int = 1,
     native: NativeModel | None = None,
+    symmetry: bool = False,
 ) -> RunResult:
-    """Explore ``model`` breadth-first in C; same verdicts, depths and traces as ``explore``."""
+    """Explore ``model`` breadth-first in C; same verdicts, depths and traces as ``explore``.
+
+    With ``symmetry``, one representative per renaming of the model's interchangeable items
+    is stored; verdicts and depths are the same, counterexamples are mapped back to concrete
+    runs (``concretize``) and replayed like every trace."""
     props = tuple(model.properties if props is None else props)
-    nm = native if native is not None else load(model, props)
+    nm = native if native is not None else load(model, props, symmetry)
     lib = nm.lib
     init = nm.state(model.init)
     ctx = lib.ctx_new(init)
     if not ctx:
         raise MemoryError("the native explorer could not allocate its tables")
     try:
-        return _search(model, props, nm, ctx, init, limits, progress, progress_every, spec_name, threads)
+        return _search(model, props, nm, ctx, init, limits, progress, progress_every, spec_name, threads, symmetry)
     finally:
         lib.ctx_free(ctx)
 
@@ -67,6 +72,7 @@ def _search(
     progress_every: float,
     spec_name: str,
     threads: int,
+    symmetry: bool,
 ) -> RunResult:
     lib = nm.lib
     found: dict[int, tuple[int, list[Target]]] = {}
@@ -158,7 +164,8 @@ def _search(
         return (sw.value, (pidx.value, plast.value), num.value)
 
     def path_to(targets: list[Target]) -> list[Instance]:
-        return _best_path(model, entry, targets)
+        path = _best_path(model, entry, targets)
+        return concretize(nm, model, path) if symmetry else path
 
     results = verdicts(model, props, found, n_states, exhaustive, complete_depth, path_to)
     return RunResult(
@@ -168,15 +175,41 @@ def _search(
         stats=stats,
         results=tuple(results),
         stopped_by=stopped_by,
+        reduction=f"frame symmetry ({lib.native_permutations()} renamings)" if symmetry else None,
         collision_probability=collision_probability(n_states),
     )
 
 
-def stored_bytes_per_state(model: Model, props: Sequence[Property] | None = None) -> tuple[int, float]:
+def concretize(nm: NativeModel, model: Model, path: list[Instance]) -> list[Instance]:
+    """The concrete run from ``model.init`` that follows a path of the reduced graph: at each
+    step, an instance whose successor has the same representative and the same property
+    bits (the same action on the same CPU first)."""
+    concrete = model.init
+    rep = nm.canon(model.init)
+    out: list[Instance] = []
+    for inst in path:
+        r = nm.step(inst.number, rep)
+        if r is None:
+            raise AssertionError(f"the reduced path is not enabled at {inst.label}")
+        target, bad, hit = nm.canon(r[0]), r[1], r[2]
+        order = sorted(model.instances, key=lambda m: (m.action.name != inst.action.name or m.cpu != inst.cpu, m.number))
+        for cand in order:
+            c = nm.step(cand.number, concrete)
+            if c is not None and (c[1], c[2]) == (bad, hit) and nm.canon(c[0]) == target:
+                concrete = c[0]
+                out.append(cand)
+                break
+        else:
+            raise AssertionError(f"no concrete step matches {inst.label}: the symmetry is not one")
+        rep = target
+    return out
+
+
+def stored_bytes_per_state(model: Model, props: Sequence[Property] | None = None, symmetry: bool = False) -> tuple[int, float]:
     """Distinct states and the bytes the native explorer keeps per stored state (fingerprint
     table with its load factor, parent index, instance number), from an exhaustive run."""
     props = tuple(model.properties if props is None else props)
-    nm = load(model, props)
+    nm = load(model, props, symmetry)
     ctx = nm.lib.ctx_new(nm.state(model.init))
     try:
         level = 1

@@ -200,6 +200,21 @@ class Property:
 
 
 @dataclass(frozen=True)
+class Symmetry:
+    """Interchangeable items (page frames, for the kernel model): renaming them maps every
+    reachable state to a state that behaves the same, so a search may store one
+    representative per class. ``index_dims`` names, per variable family, the index positions
+    that are item numbers; ``value_offset`` names the families whose value is an item number
+    plus that offset (values below the offset mean "none")."""
+
+    items: int
+    index_dims: tuple[tuple[str, tuple[int, ...]], ...]
+    value_offset: tuple[tuple[str, int], ...]
+    fixed: int = 0
+    """How many items (the first ones) are left in place: renaming only the others."""
+
+
+@dataclass(frozen=True)
 class Model:
     """A finished, validated model: what every engine runs."""
 
@@ -216,6 +231,13 @@ class Model:
     observed: frozenset[str] = frozenset()
     """Variable families written only by observers (``Observer``): ghost instrumentation.
     Projecting them away gives the states of the model without its observers."""
+    symmetry: Symmetry | None = field(compare=False, default=None)
+    """Items a search may treat as interchangeable (``explore --symmetry``), if the domain
+    declared them for every variable family."""
+    control: tuple[Var, ...] = ()
+    """Per CPU, the variable that says which step of a kernel path the CPU is at (0: none;
+    the CPU runs user code). Schedulers (the fuzzer) use it to tell a CPU inside a path
+    from an idle one; empty when the domain does not say."""
 
     def var(self, name: str) -> Var:
         for v in self.variables:

@@ -50,6 +50,7 @@ def run_to_json(run: RunResult) -> dict[str, Any]:
         },
         "storage": "full states" if run.collision_probability is None else "64-bit fingerprints",
         "collision_probability": run.collision_probability,
+        "reduction": run.reduction,
         "results": [
             {
                 "property": r.prop.name,

@@ -64,6 +64,9 @@ class RunResult:
     """Why the search stopped early: "max-depth", "max-states", "timeout", "interrupted",
     "max-k" (induction), or "decided" (every property was violated or reached, so deeper
     levels could not change a verdict)."""
+    reduction: str | None = None
+    """A state-space reduction the search used (e.g. frame symmetry): ``stats.states`` then
+    counts representatives, not distinct states."""
     collision_probability: float | None = None
     """For a search that stored 64-bit fingerprints instead of states: the probability
     (TLC's estimate) that two distinct states shared one, so that one was never explored."""

@@ -110,3 +110,10 @@ def test_regress_passes_on_a_directory_and_fails_on_a_wrong_expectation(tmp_path
     proc = run_cli("regress", str(tmp_path))
     assert proc.returncode == 1
     assert "P1: expected violated, got holds" in proc.stdout
+
+
+def test_symmetry_needs_the_native_engine_and_three_frames() -> None:
+    proc = run_cli("verify", "--symmetry", "--engine", "python")
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "--symmetry" in proc.stderr
+    proc = run_cli("verify", "specs/L5-slab-reuse-v12.toml", "--symmetry")
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "no frame symmetry" in proc.stderr

@@ -12,6 +12,7 @@ interpreter stays the reference, and the tests compare the two state by state.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -122,8 +123,69 @@ class CSource:
     padded_vars: int
 
 
-def generate(model: Model, props: Sequence[Property]) -> CSource:
-    """C source (without the runtime) for every instance of ``model``."""
+def _canon_source(model: Model, enabled: bool) -> list[str]:
+    """``canon(s)``: rename the model's interchangeable items (``Model.symmetry``) so that the
+    packed state is the smallest of its renamings; a no-op without symmetry."""
+    sym = model.symmetry if enabled else None
+    if sym is None:
+        return ["#define NPERM 1", "static void canon(cell *s) { (void)s; }"]
+    fixed = tuple(range(sym.fixed))
+    perms = [fixed + rest for rest in itertools.permutations(range(sym.fixed, sym.items))]
+    dims = dict(sym.index_dims)
+    offsets = dict(sym.value_offset)
+    by_name = {v.name: v.pos for v in model.variables}
+    pos_rows: list[str] = []
+    for perm in perms:
+        row = []
+        for var in model.variables:
+            index = list(var.index)
+            for d in dims.get(var.family, ()):
+                index[d] = perm[index[d]]
+            name = var.family + (f"[{','.join(map(str, index))}]" if index else "")
+            row.append(str(by_name[name]))
+        pos_rows.append("{" + ", ".join(row) + "}")
+    kinds = [str(0 if v.family not in offsets else 1 + offsets[v.family]) for v in model.variables]
+
+    val_rows = ["{" + ", ".join(str(x) for x in perm) + "}" for perm in perms]
+    return [
+        f"#define NPERM {len(perms)}",
+        f"static const uint16_t PERM_POS[NPERM][NV] = {{{', '.join(pos_rows)}}};",
+        f"static const uint8_t PERM_VAL[NPERM][{sym.items}] = {{{', '.join(val_rows)}}};",
+        f"static const uint8_t VAL_KIND[NV] = {{{', '.join(kinds)}}};",
+
+        "static void permute(const cell *s, cell *t, int p) {",
+        "    for (int i = NV; i < NVP; i++) t[i] = 0;",
+        "    for (int i = 0; i < NV; i++) {",
+        "        int v = s[i];",
+        "        int kind = VAL_KIND[i];",
+
+        "        if (kind == 1) v = PERM_VAL[p][v];",
+        "        else if (kind > 1 && v >= kind - 1) v = PERM_VAL[p][v - (kind - 1)] + (kind - 1);",
+        "        t[PERM_POS[p][i]] = (cell)v;",
+        "    }",
+        "}",
+        "static void canon(cell *s) {",
+        "    uint64_t best[NW], cand[NW];",
+        "    cell t[NVP];",
+        "    int bp = 0;",
+        "    pack(s, best);",
+        "    for (int p = 1; p < NPERM; p++) {",
+        "        permute(s, t, p);",
+        "        pack(t, cand);",
+        "        for (int i = 0; i < NW; i++) {",
+        "            if (cand[i] == best[i]) continue;",
+        "            if (cand[i] < best[i]) { memcpy(best, cand, sizeof(best)); bp = p; }",
+        "            break;",
+        "        }",
+        "    }",
+        "    if (bp) { permute(s, t, bp); memcpy(s, t, sizeof(cell) * NVP); }",
+        "}",
+    ]
+
+
+def generate(model: Model, props: Sequence[Property], symmetry: bool = False) -> CSource:
+    """C source (without the runtime) for every instance of ``model``; with ``symmetry``,
+    ``canon`` renames the model's interchangeable items to a representative."""
     if len(props) > MAX_PROPERTIES:
         raise ValueError(f"the native explorer checks at most {MAX_PROPERTIES} properties at once")
     top = max((v.hi for v in model.variables), default=1)
@@ -146,6 +208,7 @@ def generate(model: Model, props: Sequence[Property]) -> CSource:
         lines.extend(_instance_source(model, inst, props))
     lines.extend(_state_check_source(props))
     lines.extend(_packing_source(model, nvp))
+    lines.extend(_canon_source(model, symmetry))
     table = ", ".join(f"step_{inst.number}" for inst in model.instances) or "0"
     lines.append(f"static const step_fn STEPS[NI > 0 ? NI : 1] = {{{table}}};")
     cpus = ", ".join(str(-1 if inst.cpu is None else inst.cpu) for inst in model.instances) or "-1"

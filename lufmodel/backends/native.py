@@ -89,15 +89,24 @@ class NativeModel:
             return None
         return tuple(int(out[i]) for i in range(self.variables)), bad.value, hit.value
 
+    def canon(self, values: Sequence[int]) -> tuple[int, ...]:
+        """The representative of ``values`` under the compiled symmetry (itself without)."""
+        buf = self.state(values)
+        self.lib.native_canon(buf)
+        return tuple(int(buf[i]) for i in range(self.variables))
+
     def state_check(self, values: Sequence[int]) -> tuple[int, int]:
         bad, hit = ctypes.c_uint64(), ctypes.c_uint64()
         self.lib.native_state_check(self.state(values), ctypes.byref(bad), ctypes.byref(hit))
         return bad.value, hit.value
 
 
-def load(model: Model, props: Sequence[Property]) -> NativeModel:
-    """Generate, compile (or reuse) and load the native library of ``model``."""
-    gen = generate(model, props)
+def load(model: Model, props: Sequence[Property], symmetry: bool = False) -> NativeModel:
+    """Generate, compile (or reuse) and load the native library of ``model``; with
+    ``symmetry``, successors are renamed to representatives (``Model.symmetry``)."""
+    if symmetry and model.symmetry is None:
+        raise ValueError(f"{model.name}: the model declares no symmetry to reduce by")
+    gen = generate(model, props, symmetry)
     source = gen.text + RUNTIME.read_text()
     path = build_library(source)
     lib = ctypes.CDLL(str(path))
@@ -125,6 +134,8 @@ def load(model: Model, props: Sequence[Property]) -> NativeModel:
                                         ctypes.POINTER(ctypes.c_int), ctypes.POINTER(ctypes.c_int)]),
         "native_step": (ctypes.c_int, [ctypes.c_int, cptr, cptr, ctypes.POINTER(u64), ctypes.POINTER(u64)]),
         "native_state_check": (None, [cptr, ctypes.POINTER(u64), ctypes.POINTER(u64)]),
+        "native_canon": (None, [cptr]),
+        "native_permutations": (ctypes.c_int, []),
     }
     for name, (res, argtypes) in signatures.items():
         fn = getattr(lib, name)

@@ -165,7 +165,10 @@ Ctx *ctx_new(const cell *init) {
     c->keys = calloc(c->cap, sizeof(uint64_t));
     c->cur = malloc(sizeof(uint64_t) * NW);
     if (!c->keys || !c->cur) return NULL;
-    pack(init, c->cur);
+    cell first[NVP];
+    memcpy(first, init, sizeof(cell) * NVP);
+    canon(first);
+    pack(first, c->cur);
     c->ncur = 1;
     c->cur_base = 0;
     if (grow((void **)&c->parent, &c->scap, 1, sizeof(uint32_t))) return NULL;
@@ -219,6 +222,7 @@ static void *expand_part(void *arg) {
             uint64_t bad = 0, hit = 0;
             if (!STEPS[n](s, out, &bad, &hit)) continue;
             p->transitions++;
+            canon(out);
             pack(out, packed);
             uint64_t fp = fingerprint(packed);
             uint64_t tbits = (bad | hit) & p->open;
@@ -344,6 +348,8 @@ int native_step(int n, const cell *s, cell *o, uint64_t *bad, uint64_t *hit) {
 }
 void native_state_check(const cell *s, uint64_t *bad, uint64_t *hit) { state_check(s, bad, hit); }
 int native_cell_bytes(void) { return (int)sizeof(cell); }
+void native_canon(cell *s) { canon(s); }
+int native_permutations(void) { return NPERM; }
 int native_padded_vars(void) { return NVP; }
 
 /* ---- fewest CPU switches among shortest paths --------------------------------------------
@@ -364,11 +370,13 @@ int ctx_fewest_switches(Ctx *c, const cell *init, const uint64_t *level_start, i
     c->dp_pidx[0] = 0;
     c->dp_plast[0] = -2;
     c->dp_num[0] = -1;
-    uint64_t *prev = malloc(sizeof(uint64_t) * NW);
-    if (!prev) return -1;
-    pack(init, prev);
     cell s[NVP], out[NVP];
     uint64_t packed[NW];
+    uint64_t *prev = malloc(sizeof(uint64_t) * NW);
+    if (!prev) return -1;
+    memcpy(s, init, sizeof(cell) * NVP);
+    canon(s);
+    pack(s, prev);
     for (int d = 0; d < depth; d++) {
         uint64_t lo = level_start[d], hi = level_start[d + 1], nhi = level_start[d + 2];
         /* Regenerate the next level's states from their parents, and map them. */
@@ -379,6 +387,7 @@ int ctx_fewest_switches(Ctx *c, const cell *init, const uint64_t *level_start, i
             uint64_t bad, hit;
             unpack(prev + (c->parent[idx] - lo) * NW, s);
             STEPS[c->via[idx]](s, out, &bad, &hit);
+            canon(out);
             pack(out, nxt + (idx - hi) * NW);
             levelmap_put(&map, fingerprint(nxt + (idx - hi) * NW), (uint32_t)idx);
         }
@@ -390,6 +399,7 @@ int ctx_fewest_switches(Ctx *c, const cell *init, const uint64_t *level_start, i
             for (int num = 0; num < NI; num++) {
                 uint64_t bad, hit;
                 if (!STEPS[num](s, out, &bad, &hit)) continue;
+                canon(out);
                 pack(out, packed);
                 int64_t succ = levelmap_get(&map, fingerprint(packed));
                 if (succ < 0) continue;

@@ -81,6 +81,8 @@ def summary_lines(run: RunResult) -> list[str]:
         size = f"depth {s.depth}"
     if run.collision_probability is not None:
         how += f"; 64-bit fingerprints, collision probability {run.collision_probability:.1e}"
+    if run.reduction is not None:
+        how += f"; {run.reduction}: states are representatives"
     lines = [f"{run.spec} [{run.engine}]: {size}, {s.seconds:.2f} s ({how})"]
     width = max((len(r.prop.name) for r in run.results), default=4)
     for r in run.results:
@@ -159,10 +161,21 @@ def add_engine_options(p: Any) -> None:
                         "full states, exact), auto (native if a C compiler is available; default)")
     p.add_argument("--threads", type=int, default=1, metavar="N",
                    help="threads for the native engine's level expansion (default 1)")
+    p.add_argument("--symmetry", action="store_true",
+                   help="native engine: store one state per renaming of page frames (same verdicts and depths; "
+                        "fewer states)")
 
 
 def check_engine_options(args: Any) -> str | None:
     """A one-line error for a bad ``--threads``, else None."""
     if args.threads < 1 or args.threads > 64:
         return f"lufmodel: --threads: must be from 1 to 64, got {args.threads}"
+    if args.symmetry and args.engine == "python":
+        return "lufmodel: --symmetry: needs the native engine (--engine native or auto), not python"
     return None
+
+
+def check_symmetry(spec: Spec, args: Any) -> None:
+    """A spec whose model declares no symmetry cannot be reduced: a one-line error."""
+    if getattr(args, "symmetry", False) and spec.model.symmetry is None:
+        raise SpecError(f"{spec.path}: --symmetry: the model has no frame symmetry (fewer than 3 frames: frame 0 stays in place)")

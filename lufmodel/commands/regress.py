@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from lufmodel.commands.common import UsageError, add_engine_options, end_progress, progress_printer, run_guarded
+from lufmodel.commands.common import UsageError, add_engine_options, check_engine_options, end_progress, progress_printer, run_guarded
 from lufmodel.explore import explore
 from lufmodel.results import RunResult
 from lufmodel.spec import Spec, load_spec
@@ -47,6 +47,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    error = check_engine_options(args)
+    if error is not None:
+        raise UsageError(error.removeprefix("lufmodel: "))
     root = Path(args.dir)
     if not root.is_dir():
         raise UsageError(f"{args.dir}: not a directory")
@@ -61,7 +64,8 @@ def _run(args: argparse.Namespace) -> int:
         progress = progress_printer(spec.name)
         try:
             result = explore(spec.model, spec.props, spec.limits, progress=progress, spec_name=spec.name,
-                             engine=args.engine, threads=args.threads)
+                             engine=args.engine, threads=args.threads,
+                             symmetry=args.symmetry and spec.model.symmetry is not None)
         finally:
             if progress is not None:
                 end_progress()

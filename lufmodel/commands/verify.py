@@ -15,6 +15,7 @@ from typing import Any
 from lufmodel.commands.common import (
     add_engine_options,
     check_engine_options,
+    check_symmetry,
     end_progress,
     print_json,
     progress_printer,
@@ -54,11 +55,12 @@ def limits_for(spec: Spec, args: argparse.Namespace) -> Limits:
 
 
 def check(spec: Spec, args: argparse.Namespace) -> RunResult:
+    check_symmetry(spec, args)
     props = select_props(spec, args.property)
     progress = None if args.json else progress_printer(spec.name)
     try:
         return explore(spec.model, props, limits_for(spec, args), progress=progress, spec_name=spec.name,
-                       engine=args.engine, threads=args.threads)
+                       engine=args.engine, threads=args.threads, symmetry=args.symmetry)
     finally:
         if progress is not None:
             end_progress()

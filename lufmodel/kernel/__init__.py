@@ -14,6 +14,7 @@ from lufmodel.kernel import monitors
 from lufmodel.kernel.config import Config
 from lufmodel.kernel.naming import annotator, describer
 from lufmodel.kernel.state import FREE, declare
+from lufmodel.kernel.symmetry import frame_symmetry
 from lufmodel.model import Model, Var
 
 __all__ = ["Config", "build_model"]
@@ -61,4 +62,6 @@ def build_model(cfg: Config, name: str = "luf") -> Model:
         describe_value=model.describe_value,
         annotate=annotator(cfg, positions),
         observed=model.observed,
+        symmetry=frame_symmetry({v.family for v in model.variables}, cfg.frames),
+        control=tuple(k.pc[c] for c in k.cpus),
     )
