@@ -115,7 +115,7 @@ PINNED_STATES = {
     "L8-uprobes-v12": 17_886,
     "ksm-v12": 87_122,
     "luf-v12-bookkeeping-key-collision": 11_345,
-    "luf-v12-bookkeeping-mm-mark": 23_291,
+    "luf-v12-bookkeeping-mm-mark": 21_994,
     "luf-v12-atomic-alloc": 2_187,
     "luf-v12-arm64": 1_995,
 }

@@ -665,3 +665,14 @@ def test_cli_prove(capsys: pytest.CaptureFixture[str]) -> None:
     assert result["verdict"] == "unknown" and result["trace"] is None
     assert result["cti"]["possibly_unreachable"] is True and result["cti"]["k"] == 1 and result["cti"]["start"]
     assert main(["prove", L5, "--search-depth", "-1"]) == 2
+
+
+@pytest.mark.slow
+def test_dirty_check_P1_is_proved_by_spacer_with_the_lemmas() -> None:
+    """luf-v12-dirty-check (stores, write(2), mprotect, munmap): 1-induction does not close
+    (docs/proofs.md), but Spacer, with transitions restricted to the kept lemmas, proves P1."""
+    spec, lemmas = _kernel_lemmas(os.path.join(ROOT, "specs", "luf-v12-dirty-check.toml"))
+    proof = prove_all(spec.model, [spec.model.prop("P1")], max_k=1, lemmas=lemmas, search_depth=1,
+                      spacer_timeout=600, timeout=1200)
+    r = proof.run.result("P1")
+    assert r.verdict == HOLDS and r.note.startswith("proved by spacer"), r.note

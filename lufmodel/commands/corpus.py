@@ -48,8 +48,10 @@ def _run(args: argparse.Namespace) -> int:
     paths = sorted(root.glob("*.toml")) if root.is_dir() else []
     if not paths:
         raise UsageError(f"{args.dir}: no spec files (*.toml)")
-    if out.exists():
-        shutil.rmtree(out)
+    if out.exists():  # keep monitors/: `lufmodel monitors` writes it (lufmodel/monitoring.py)
+        for child in out.iterdir():
+            if child.name != "monitors":
+                shutil.rmtree(child) if child.is_dir() else child.unlink()
     for path in paths:
         spec = load_spec(path)
         result = explore(spec.model, spec.props, spec.limits, spec_name=spec.name)

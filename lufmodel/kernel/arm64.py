@@ -22,8 +22,8 @@ arch/arm64/include/asm/tlbflush.h and arch/arm64/kernel/process.c):
 
 LUF v12 on arm64 (02/26, 17/26): ``arch_tlbbatch_done()``, ``check_done()`` and ``diet()`` are
 always true and ``mark_ugen()`` is a no-op, so ``fold_unmap_luf()`` returns key 0, the LUF'd
-folio is freed as a normal page, and no ``luf_flush*`` ever flushes. A TLB entry bits stay
-meaningful only while the entry is present; a fill clears them.
+folio is freed as a normal page, and no ``luf_flush*`` ever flushes. An entry's ``tlb_inv``
+bits mean something only while the entry is present; a fill clears them.
 """
 
 from __future__ import annotations

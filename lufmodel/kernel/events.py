@@ -6,9 +6,10 @@ functions, and only observers read them; no property listens to these kinds.
 
 * ``flush``: a full flush of every CPU in the mask (``arch_tlbbatch_flush``, what
   ``try_to_unmap_flush()`` and the LUF flushes do), by the step's CPU: fields ``cpu0..``.
+* ``flush_mm``: ``flush_tlb_mm(mm)`` on every CPU (``flush.flush_mm``): ``mm``.
 * ``luf_deferral``: the end of an rmap walk kept a batch for LUF (reclaim and migration,
-  ``reclaim.fold``): the folio (``frame``), its page-cache object (``obj``) and the CPUs
-  skipped (``cpu0..``).
+  ``reclaim.fold``): the folio (``frame``), its page-cache object (``obj``), the CPUs
+  skipped (``cpu0..``) and, per mm, whether one of its PTEs was cleared (``mm0..``).
 * ``luf_free``: a folio freed with its LUF key: ``frame`` and the key's CPUs (``cpu0..``).
 * ``write_end``: ``a_ops->write_end()`` of write(2): ``obj`` and ``frame``.
 * ``kmap``: the kernel touches a page through its direct map: ``frame``.
@@ -23,12 +24,13 @@ from lufmodel.model import Event
 from lufmodel.ops import Expr
 
 FLUSH = "flush"
+FLUSH_MM = "flush_mm"
 LUF_DEFERRAL = "luf_deferral"
 LUF_FREE = "luf_free"
 WRITE_END = "write_end"
 KMAP = "kmap"
 TAKEOFF = "takeoff"
-OBSERVED = (FLUSH, LUF_DEFERRAL, LUF_FREE, WRITE_END, KMAP, TAKEOFF)
+OBSERVED = (FLUSH, FLUSH_MM, LUF_DEFERRAL, LUF_FREE, WRITE_END, KMAP, TAKEOFF)
 
 
 def mask_fields(mask: Sequence[Expr]) -> dict[str, Expr]:

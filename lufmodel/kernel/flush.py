@@ -5,7 +5,11 @@
   ideal ``ugen_done`` bookkeeping).
 * ``flush_page``: ``flush_tlb_page``/``flush_tlb_range`` of one (mm, va) on every CPU.
 * ``flush_mm``: ``flush_tlb_mm``, all entries of one mm on every CPU.
-* ``luf_*_mask``: the CPUs the LUF flush variants would flush.
+* ``luf_*_mask``: the CPUs the LUF flush variants would flush (ideal bookkeeping).
+* ``try_to_unmap_flush``, ``luf_flush``, ``batched_pending``, ``arch_dsb``: the same flushes
+  aware of ``[luf] bookkeeping`` (v12: ugens taken before, ``ugen_done`` marked after, LUF
+  flushes dieted by ugen) and ``[luf] arch`` (arm64: a batch flush is the issuer's DSB);
+  with x86 and the ideal bookkeeping they are exactly the flushes above.
 
 A flush is synchronous (the IPI waits for every target), so it is one atomic step.
 """
@@ -64,6 +68,7 @@ def flush_page(k: Kernel, ops: Ops, w: Write, m: int, v: Expr, when: Expr) -> No
 
 def flush_mm(k: Kernel, ops: Ops, w: Write, m: int, when: Expr) -> None:
     """``flush_tlb_mm(mm m)`` on every CPU, if ``when``."""
+    w.emit(Event(events.FLUSH_MM, when, {"mm": ops.const(m)}))  # for the debug monitors
     for c in k.cpus:
         for v in k.vas:
             _drop_entry(k, ops, w, c, m, v, when)

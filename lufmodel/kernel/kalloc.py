@@ -1,9 +1,9 @@
 """Kernel page allocation (a slab page) and its free: the page reuse of scenario L5.
 
 The allocation shares the take-off steps with the page cache (``pagecache``); then the
-kernel writes its own data into the page. ``kalloc_atomic`` allocates where the kernel cannot
-send IPIs (LUF v12's ``no_shootdown_context()``), so its take-off cannot flush. A stale user TLB entry that still reaches the
-page would read kernel memory (P1).
+kernel writes its own data into the page. A stale user TLB entry that still reaches the page
+would read kernel memory (P1). ``kalloc_atomic`` allocates where the kernel cannot send IPIs
+(LUF v12's ``no_shootdown_context()``), so its take-off cannot flush.
 """
 
 from __future__ import annotations

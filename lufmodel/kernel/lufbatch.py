@@ -98,6 +98,7 @@ def stamp(k: Kernel, ops: Ops, s: Read, w: Write, luf: Expr, cleared: Sequence[E
     """At the end of a LUF'd rmap walk: ``fold_luf_batch_mm()`` of every mm whose PTE was
     cleared (``cleared[m]``), with ``mm_cpumask``, and the same into the file's
     ``mapping->luf_batch``, all stamped with one fresh ugen. Settles the ugens."""
+    luf = ops.and_(luf, O.any_(ops, list(cleared)))
     g = ugen.take(k, ops, w, luf)
     cpus_of = [[s[k.mmcpus[m, c]] for c in k.cpus] for m in k.mms]
     for m in k.mms:

@@ -53,7 +53,7 @@ from lufmodel.builder import ModelBuilder, VarArray
 from lufmodel.errors import ModelDefinitionError
 from lufmodel.kernel import events as E
 from lufmodel.kernel.properties import luf_stale
-from lufmodel.kernel.state import Kernel, WriteView, pick, put
+from lufmodel.kernel.state import FENCE_STEPS, Kernel, WriteView, pick, put
 from lufmodel.model import Action, Args, Event, Property, Read, Var, Write
 from lufmodel.ops import Expr, Ops
 
@@ -64,8 +64,19 @@ BASES: dict[str, str] = {
 }
 
 FIXES: dict[str, dict[str, str]] = {
-    "bp-debug": {},
-    "v12-debug": {},
+    "bp-debug": {
+        "takeoff-check": "WARN when a folio still on some CPU's luf_folios list leaves the free lists (take-off)",
+        "copy-check": "WARN when the kernel writes into a page (write(2)'s copy, DMA) whose mapping is on some CPU's "
+                      "luf_address_spaces list, not only after write_end",
+        "mkwrite-check": "WARN at pte_mkwrite itself (not on return to user) if the folio or its mapping is on some "
+                         "CPU's list",
+        "mm-list": "per-CPU lists of mms too; WARN when munmap/mprotect/mmap returns while its mm is on some CPU's list",
+    },
+    "v12-debug": {
+        "object-level": "a per-mapping record next to the per-page one; WARN at pte_mkwrite and at the kernel's "
+                        "write into a page of a mapping whose record is not covered",
+        "mm-level": "a per-mm record; WARN when munmap/mprotect/mmap returns while its mm's record is not covered",
+    },
 }
 """Proposed fixes of each base design, each closing a blind spot the checker found."""
 
@@ -141,6 +152,37 @@ class Step:
 
     def file_of(self, obj: Expr) -> Expr:
         return O.select(self.ops, obj, [self.ops.const(self.k.file_of(o)) for o in self.k.objs])
+
+    def in_file(self, obj: Expr, per_file: Sequence[Expr]) -> Expr:
+        """``per_file[file of obj]`` for a file page ``obj``; false for an anonymous one."""
+        ops = self.ops
+        return O.any_(ops, [ops.and_(ops.eq(obj, ops.const(o)), per_file[self.k.file_of(o)]) for o in self.k.objs])
+
+    def kernel_writes(self) -> list[tuple[Expr, Expr]]:
+        """``(when, obj)`` of every content change the kernel makes through its own mapping of
+        the page (a step that both changes an object's content and kmaps a page: write(2)'s
+        copy, a device write), not a user store."""
+        if not self.of(E.KMAP):
+            return []
+        return [(e.when, e.fields["obj"]) for e in self.of("content_change")]
+
+    def fence_returns(self) -> Expr:
+        """The step returns to user mode from munmap/mprotect/mmap/mremap (``FENCE_STEPS``)."""
+        c = self.cpu
+        back = self.returns_to_user()
+        if c is None or back is None:
+            return self.ops.const(False)
+        ops = self.ops
+        was = O.any_(ops, [ops.eq(self.s[self.k.pc[c]], ops.const(self.k.pcs[x])) for x in FENCE_STEPS if x in self.k.pcs])
+        return ops.and_(back, was)
+
+    def mkwrite(self) -> list[tuple[Expr, Expr, Expr]]:
+        """``(when, frame, obj)`` of every ``pte_mkwrite`` of this step: a ``set_pte`` event
+        that makes the PTE writable; the frame is what the PTE maps after the step."""
+        return [(when, frame, e.fields["obj"]) for (when, frame), e in zip(self.mkwrite_frames(), self._writable_sets())]
+
+    def _writable_sets(self) -> list[Event]:
+        return [e for e in self.of("set_pte") if "writable" in e.fields]
 
     def mkwrite_frames(self) -> list[tuple[Expr, Expr]]:
         """``(when, frame)`` of every ``pte_mkwrite`` of this step: a ``set_pte`` event
@@ -331,21 +373,25 @@ class BpState:
     folios: VarArray  # (cpu, frame): the CPU's luf_folios list holds the folio
     mappings: VarArray  # (cpu, file): the CPU's luf_address_spaces list holds the mapping
     pending: VarArray  # (cpu, mm, cpu2): luf_pending_cpus of the task of mm on cpu
+    mms: VarArray  # (cpu, mm): fix mm-list: the CPU's list of mms with a skipped flush
     warned: Var
 
 
 def _add_bp(k: Kernel, b: ModelBuilder, mon: MonitorName) -> Var:
-    n = mon.name
+    n, fixes = mon.name, set(mon.fixes)
     st = BpState(
         folios=b.bools(f"{n}.folios", (k.cfg.cpus, k.cfg.frames)),
         mappings=b.bools(f"{n}.mappings", (k.cfg.cpus, k.cfg.files)),
         pending=b.bools(f"{n}.pending", (k.cfg.cpus, k.cfg.mms, k.cfg.cpus)),
+        mms=b.bools(f"{n}.mms", (k.cfg.cpus if "mm-list" in fixes else 0, k.cfg.mms)),
         warned=b.bools(f"{n}.warned", ())[()],
     )
+    mm_list = "mm-list" in fixes
 
     def update(ops: Ops, s: Read, act: Action, a: Args, w: Write, events: Sequence[Event]) -> None:
         step = Step(k, ops, s, act, a, w, events)
         c = step.cpu
+        warn: list[Expr] = []
 
         def task_pending(c2: int) -> list[Var]:
             return [st.pending[c if c is not None else 0, m, c2] for m in k.mms]
@@ -355,6 +401,12 @@ def _add_bp(k: Kernel, b: ModelBuilder, mon: MonitorName) -> Var:
                 return
             for c2 in k.cpus:
                 put(ops, w, task_pending(c2), s[k.mm[c]], ops.const(True), when=when[c2])
+
+        def listing_folio(frame: Expr) -> list[Expr]:
+            return [pick(ops, frame, [w.get(st.folios[c2, p]) for p in k.frames]) for c2 in k.cpus]
+
+        def listing_mapping(obj: Expr) -> list[Expr]:
+            return [step.in_file(obj, [w.get(st.mappings[c2, f]) for f in range(k.cfg.files)]) for c2 in k.cpus]
 
         # try_to_unmap_flush(): for each flushed CPU, empty its lists and clear it from
         # current->luf_pending_cpus.
@@ -366,8 +418,14 @@ def _add_bp(k: Kernel, b: ModelBuilder, mon: MonitorName) -> Var:
                     _clear_where(ops, w, st.folios[c2, p], hit)
                 for f in range(k.cfg.files):
                     _clear_where(ops, w, st.mappings[c2, f], hit)
+                for m in k.mms if mm_list else ():
+                    _clear_where(ops, w, st.mms[c2, m], hit)
                 if c is not None:
                     put(ops, w, task_pending(c2), s[k.mm[c]], ops.const(False), when=hit)
+        for e in step.of(E.FLUSH_MM) if mm_list else ():  # flush_tlb_mm: that mm, on every CPU
+            for c2 in k.cpus:
+                for m in k.mms:
+                    _clear_where(ops, w, st.mms[c2, m], ops.and_(e.when, ops.eq(e.fields["mm"], ops.const(m))))
         # A skipped flush: the folio and its mapping join the lists of every skipped CPU.
         for e in step.of(E.LUF_DEFERRAL):
             mask = E.event_mask(e.fields, k.cfg.cpus)
@@ -376,22 +434,36 @@ def _add_bp(k: Kernel, b: ModelBuilder, mon: MonitorName) -> Var:
                 put(ops, w, [st.folios[c2, p] for p in k.frames], e.fields["frame"], ops.const(True), when=hit)
                 put(ops, w, [st.mappings[c2, f] for f in range(k.cfg.files)], step.file_of(e.fields["obj"]),
                     ops.const(True), when=hit)
+                for m in k.mms if mm_list else ():
+                    _or_into(ops, w, st.mms[c2, m], ops.and_(hit, e.fields[f"mm{m}"]))
         # pte_mkwrite(): every CPU whose list holds this folio.
-        for when, frame in step.mkwrite_frames():
-            add_pending([ops.and_(when, pick(ops, frame, [w.get(st.folios[c2, p]) for p in k.frames])) for c2 in k.cpus])
+        for when, frame, obj in step.mkwrite():
+            add_pending([ops.and_(when, x) for x in listing_folio(frame)])
+            if "mkwrite-check" in fixes:  # WARN at pte_mkwrite itself, for the folio or its mapping
+                warn.append(ops.and_(when, O.any_(ops, listing_folio(frame) + listing_mapping(obj))))
         # after a_ops->write_end(): every CPU whose list holds this mapping.
         for e in step.of(E.WRITE_END):
-            f = step.file_of(e.fields["obj"])
-            add_pending([ops.and_(e.when, pick(ops, f, [w.get(st.mappings[c2, x]) for x in range(k.cfg.files)]))
-                         for c2 in k.cpus])
+            add_pending([ops.and_(e.when, x) for x in listing_mapping(e.fields["obj"])])
+        if "copy-check" in fixes:  # WARN when the kernel writes into a page whose mapping is listed
+            for when, obj in step.kernel_writes():
+                warn.append(ops.and_(when, O.any_(ops, listing_mapping(obj))))
+        if "takeoff-check" in fixes:  # WARN when a listed folio leaves the free lists
+            for e in step.of(E.TAKEOFF):
+                warn.append(ops.and_(e.when, O.any_(ops, listing_folio(e.fields["frame"]))))
         # WARN_ON(!cpumask_empty(current->luf_pending_cpus)) on return to user.
         back = step.returns_to_user()
         if back is not None and c is not None:
             mm_now = w.get(k.mm[c])
             pend = O.any_(ops, [pick(ops, mm_now, [w.get(v) for v in task_pending(c2)]) for c2 in k.cpus])
-            _or_into(ops, w, st.warned, ops.and_(back, pend))
+            warn.append(ops.and_(back, pend))
+            if mm_list:  # munmap/mprotect/mmap returns while a CPU's list holds the mm
+                listed = [pick(ops, mm_now, [w.get(st.mms[c2, m]) for m in k.mms]) for c2 in k.cpus]
+                warn.append(ops.and_(step.fence_returns(), O.any_(ops, listed)))
+        if warn:
+            _or_into(ops, w, st.warned, O.any_(ops, warn))
 
-    b.observe(n, [f"{n}.folios", f"{n}.mappings", f"{n}.pending", f"{n}.warned"], update)
+    families = [f"{n}.folios", f"{n}.mappings", f"{n}.pending", f"{n}.warned"] + ([f"{n}.mms"] if mm_list else [])
+    b.observe(n, families, update)
     return st.warned
 
 
@@ -401,12 +473,20 @@ def _add_bp(k: Kernel, b: ModelBuilder, mon: MonitorName) -> Var:
 @dataclass(frozen=True)
 class V12State:
     batch: VarArray  # (frame, cpu): the page's recorded batch holds the CPU, not yet covered
+    mapping: VarArray  # (file, cpu): fix object-level: the mapping's recorded batch
+    mm: VarArray  # (mm, cpu): fix mm-level: the mm's recorded batch
     warned: Var
 
 
 def _add_v12(k: Kernel, b: ModelBuilder, mon: MonitorName) -> Var:
-    n = mon.name
-    st = V12State(batch=b.bools(f"{n}.batch", (k.cfg.frames, k.cfg.cpus)), warned=b.bools(f"{n}.warned", ())[()])
+    n, fixes = mon.name, set(mon.fixes)
+    objects, mms = "object-level" in fixes, "mm-level" in fixes
+    st = V12State(
+        batch=b.bools(f"{n}.batch", (k.cfg.frames, k.cfg.cpus)),
+        mapping=b.bools(f"{n}.mapping", (k.cfg.files if objects else 0, k.cfg.cpus)),
+        mm=b.bools(f"{n}.mm", (k.cfg.mms if mms else 0, k.cfg.cpus)),
+        warned=b.bools(f"{n}.warned", ())[()],
+    )
 
     def update(ops: Ops, s: Read, act: Action, a: Args, w: Write, events: Sequence[Event]) -> None:
         step = Step(k, ops, s, act, a, w, events)
@@ -417,22 +497,54 @@ def _add_v12(k: Kernel, b: ModelBuilder, mon: MonitorName) -> Var:
                 hit = ops.and_(e.when, mask[c2])
                 for p in k.frames:
                     _clear_where(ops, w, st.batch[p, c2], hit)
+                for f in range(k.cfg.files) if objects else ():
+                    _clear_where(ops, w, st.mapping[f, c2], hit)
+                for m in k.mms if mms else ():
+                    _clear_where(ops, w, st.mm[m, c2], hit)
+        for e in step.of(E.FLUSH_MM) if mms else ():  # arch_mm_mark_ugen() after flush_tlb_mm
+            for m in k.mms:
+                for c2 in k.cpus:
+                    _clear_where(ops, w, st.mm[m, c2], ops.and_(e.when, ops.eq(e.fields["mm"], ops.const(m))))
         # lufd_mark_pages(): fold luf_batch[key] into the page's copy.
         for e in step.of(E.LUF_FREE):
             mask = E.event_mask(e.fields, k.cfg.cpus)
             for c2 in k.cpus:
                 put(ops, w, [st.batch[p, c2] for p in k.frames], e.fields["frame"], ops.const(True),
                     when=ops.and_(e.when, mask[c2]))
+        for e in step.of(E.LUF_DEFERRAL) if objects or mms else ():  # like mapping->luf_batch, mm->luf_batch
+            mask = E.event_mask(e.fields, k.cfg.cpus)
+            for c2 in k.cpus:
+                hit = ops.and_(e.when, mask[c2])
+                if objects:
+                    put(ops, w, [st.mapping[f, c2] for f in range(k.cfg.files)], step.file_of(e.fields["obj"]),
+                        ops.const(True), when=hit)
+                for m in k.mms if mms else ():
+                    _or_into(ops, w, st.mm[m, c2], ops.and_(hit, e.fields[f"mm{m}"]))
 
         def uncovered(frame: Expr) -> Expr:
             return O.any_(ops, [pick(ops, frame, [w.get(st.batch[p, c2]) for p in k.frames]) for c2 in k.cpus])
 
-        checks = [ops.and_(when, uncovered(frame)) for when, frame in step.mkwrite_frames()]
+        def mapping_uncovered(obj: Expr) -> Expr:
+            return O.any_(ops, [step.in_file(obj, [w.get(st.mapping[f, c2]) for f in range(k.cfg.files)]) for c2 in k.cpus])
+
+        checks = []
+        for when, frame, obj in step.mkwrite():
+            checks.append(ops.and_(when, uncovered(frame)))
+            if objects:
+                checks.append(ops.and_(when, mapping_uncovered(obj)))
         checks += [ops.and_(e.when, uncovered(e.fields["frame"])) for kind in (E.KMAP, E.TAKEOFF) for e in step.of(kind)]
+        if objects:
+            checks += [ops.and_(when, mapping_uncovered(obj)) for when, obj in step.kernel_writes()]
+        c = step.cpu
+        if mms and c is not None and step.returns_to_user() is not None:
+            mm_now = w.get(k.mm[c])
+            checks.append(ops.and_(step.fence_returns(), O.any_(ops, [pick(ops, mm_now, [w.get(st.mm[m, c2]) for m in k.mms])
+                                                                      for c2 in k.cpus])))
         if checks:
             _or_into(ops, w, st.warned, O.any_(ops, checks))
 
-    b.observe(n, [f"{n}.batch", f"{n}.warned"], update)
+    families = [f"{n}.batch", f"{n}.warned"] + ([f"{n}.mapping"] if objects else []) + ([f"{n}.mm"] if mms else [])
+    b.observe(n, families, update)
     return st.warned
 
 
@@ -493,11 +605,15 @@ def _derive(k: Kernel, b: ModelBuilder, name: str, warned: Var, truth: Truth) ->
 
 def _add_truth_properties(k: Kernel, b: ModelBuilder, truth: Truth) -> None:
     """``luf:P`` per safety property, ``luf:escaped:R`` per rule, and ``luf:clean``: nothing
-    was broken so far (what a false alarm's run must keep, kernel/monitoring.py)."""
+    was broken so far (what a false alarm's run must keep, lufmodel/monitoring.py)."""
     _safety_variants(k, b, truth, "luf", "", None)
     for i, p in enumerate(truth.rules):
+
+        def kept(ops: Ops, s: Read, i: int = i) -> Expr:
+            return ops.not_(s[truth.escaped[i]])
+
         b.always(f"luf:escaped:{p.name}", f"no CPU breaks {p.name} and is back in user mode with the flush still owed",
-                 lambda ops, s, i=i: ops.not_(s[truth.escaped[i]]), category=CATEGORY)
+                 kept, category=CATEGORY)
 
     def clean(ops: Ops, s: Read) -> Expr:
         return ops.not_(ops.or_(O.any_(ops, [s[v] for v in truth.broken.all()]), s[truth.harm]))

@@ -276,7 +276,8 @@ def fold(k: Kernel, ops: Ops, s: Read, a: Args, w: Write) -> None:
     batch = [w.get(k.ubcl[a.c, c2]) for c2 in k.cpus]
     o = s[k.ro[a.c]]
     skipped = [ops.and_(luf, x) for x in batch]  # for the debug monitors (kernel/events.py)
-    w.emit(events.with_mask(events.LUF_DEFERRAL, O.any_(ops, skipped), skipped, frame=s[k.rp[a.c]], obj=o))
+    in_mm = {f"mm{m}": O.any_(ops, [w.get(k.rclr[a.c, j]) for j, (m2, _) in enumerate(k.rmap()) if m2 == m]) for m in k.mms}
+    w.emit(events.with_mask(events.LUF_DEFERRAL, O.any_(ops, skipped), skipped, frame=s[k.rp[a.c]], obj=o, **in_mm))
     if k.cfg.real_book:  # fold_luf_batch_mm() of mm->luf_batch and mapping->luf_batch
         walk = list(enumerate(k.rmap()))
         cleared = [O.any_(ops, [w.get(k.rclr[a.c, j]) for j, (m2, _) in walk if m2 == m]) for m in k.mms]

@@ -21,9 +21,12 @@ State, in the vocabulary of the reference (§2):
 Ghost records for Dave Hansen's rules (R1 per PTE, R2 per page-cache position) are set when
 a flush is deferred and discharged, per CPU, by a full flush of that CPU.
 
-The LUF bookkeeping here is *ideal*: a full flush of a CPU discharges every record for it,
-as ugen/ugen_done would if they were exact. The luf_key table, ugen wraparound and racy
-done-marks are the next layer of the model (P5).
+By default the LUF bookkeeping is *ideal*: a full flush of a CPU discharges every record for
+it, as ugen/ugen_done would if they were exact. With ``[luf] bookkeeping = "v12"`` the
+kernel's own bookkeeping decides instead (the luf_key table, ugens, ``ugen_done``, the per-mm
+and per-mapping batches: kernel/lufbatch.py, kernel/ugen.py), and the ideal records become
+the ghosts P5 checks it against; with ``arch = "arm64"``, TLB entries carry the CPUs whose
+TLBIs for them have not completed (kernel/arm64.py). Both are zero-size otherwise.
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ filesystem without stable writes.
 from __future__ import annotations
 
 from lufmodel.builder import ModelBuilder
-from lufmodel.kernel.flush import FLUSH_WRITES, PAGE_FLUSH_WRITES, flush_cpus, flush_page, luf_mapping_mask
+from lufmodel.kernel.flush import PAGE_FLUSH_WRITES, flush_page, luf_flush, luf_flush_events, luf_flush_writes
 from lufmodel.kernel.state import PCACHE, Kernel, at, frame_field, frames_of, goto, objs_of, put
 from lufmodel.model import Args, Event, Read, Write
 from lufmodel.ops import Expr, Ops
@@ -69,7 +69,7 @@ def add(k: Kernel, b: ModelBuilder) -> None:
     def clear(ops: Ops, s: Read, a: Args, w: Write) -> None:
         p = s[k.rp[a.c]]
         if luf:
-            flush_cpus(k, ops, w, luf_mapping_mask(k, ops, w, s[k.ro[a.c]]))
+            luf_flush(k, ops, w, obj=s[k.ro[a.c]])
         put(ops, w, frames_of(k, k.fdirty), p, ops.const(False))
         put(ops, w, frames_of(k, k.fwb), p, ops.const(True))
         put(ops, w, frames_of(k, k.flock), p, ops.const(0))
@@ -79,7 +79,8 @@ def add(k: Kernel, b: ModelBuilder) -> None:
              step=("end of folio_mkclean: luf_flush_mapping; " if luf else "")
              + "clear the folio's dirty bit, __folio_start_writeback, folio_unlock, submit the I/O",
              params={"c": k.cpus}, guard=clear_guard, effect=clear,
-             writes=["frame_dirty", "frame_writeback", "folio_lock", "pc"] + (list(FLUSH_WRITES) if luf else []),
+             emit=(lambda ops, s, a: luf_flush_events(k, ops, s, obj=s[k.ro[a.c]])) if luf else None,
+             writes=["frame_dirty", "frame_writeback", "folio_lock", "pc"] + (luf_flush_writes(k) if luf else []),
              kind=KIND, where=where)
 
     def io_guard(ops: Ops, s: Read, a: Args) -> Expr:
