@@ -1,19 +1,31 @@
 """Time to the first violation: the fuzzer against the explicit explorer, in one process.
 
-For each spec in ``specs/*.toml`` whose expectations say a property is "violated" (or,
-without specs, a few sizes of the toy lost-update model from ``tests/toy.py``), run
-``explore`` on that property and ``fuzz`` on that property with a few seeds, and print the
-seconds each needed and their ratio. The fuzzer's time to first violation excludes
-shrinking; its total includes it. Explicit search is exhaustive and returns a shortest
-trace; the fuzzer's depth is after minimisation.
+For each violating spec (default: the 31 of ``tests/test_fuzz.py VIOLATING_SPECS``; or the
+spec files given; ``--all`` for every spec in ``specs/`` with a violated ``always``
+property in its ``[expect]``) and each ``always`` property it expects violated:
+
+* the explicit explorer (breadth-first; it stops at the level where the property is
+  decided) on that property alone, with the generated-Python engine and with the native
+  engine (its C library compiled and cached by a warm-up run first);
+* the fuzzer (walk engine, the stated budget: ``--examples`` runs of ``--steps`` steps) on
+  all of the spec's expected violations at once, once per seed: the seconds and model
+  steps until it first broke each property, and the depth after minimisation.
+
+Printed per property: the explicit times, depth and states; the fuzzer's median time and
+steps to first violation over the seeds that found it, how many seeds found it, its
+depths; and the ratios fuzz / explicit. Explicit search is exhaustive and returns a
+shortest trace; on these small specs it is expected to win, by a lot with the native
+engine: the fuzzer is for sizes it cannot finish (``--override cpus=4 ...``, where the
+explicit columns show the timeout).
 
     python benchmarks/fuzz_vs_explicit.py [--examples N] [--steps M] [--seeds K]
-        [--timeout S] [--override cpus=4 ...] [SPEC ...]
+        [--timeout S] [--override cpus=4 ...] [--all | --toy | SPEC ...]
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 import sys
 import time
@@ -32,40 +44,46 @@ from lufmodel.results import VIOLATED, Limits  # noqa: E402
 
 @dataclass(frozen=True)
 class Case:
+    """One spec and the ``always`` properties it expects violated."""
+
     name: str
     model: Model
-    prop: Property
+    props: tuple[Property, ...]
+
+
+@dataclass(frozen=True)
+class Explicit:
+    seconds: float | None
+    """None: not violated within the timeout."""
+    depth: int | None
+    states: int
 
 
 @dataclass(frozen=True)
 class Row:
     case: str
     prop: str
-    explicit_s: float | None
-    explicit_depth: int | None
-    explicit_states: int
-    fuzz_first_s: list[float]
-    fuzz_total_s: list[float]
-    fuzz_depths: list[int]
-    fuzz_examples: list[int]
-    misses: int
+    python: Explicit
+    native: Explicit | None
+    first_s: list[float]
+    first_steps: list[int]
+    depths: list[int]
+    seeds: int
 
 
 def spec_cases(paths: list[Path], overrides: dict[str, int]) -> list[Case]:
-    """One case per ``always`` property a spec expects "violated" (a ``sometimes``
-    property expected "violated" is vacuous: only an exhaustive search can show that)."""
+    """One case per spec with an ``always`` property expected "violated" (a ``sometimes``
+    property expected "violated" is never reached: only an exhaustive search can show that)."""
     from lufmodel.spec import load_spec
 
     cases: list[Case] = []
     for path in paths:
         spec = load_spec(str(path), overrides or None)
         suffix = "".join(f" {k}={v}" for k, v in overrides.items())
-        for name, expectation in spec.expect.items():
-            if expectation.verdict != "violated":
-                continue
-            prop = spec.model.prop(name)
-            if prop.is_always:
-                cases.append(Case(f"{path.stem}{suffix}", spec.model, prop))
+        props = tuple(spec.model.prop(n) for n, e in spec.expect.items()
+                      if e.verdict == "violated" and spec.model.prop(n).is_always)
+        if props:
+            cases.append(Case(f"{path.stem}{suffix}", spec.model, props))
     return cases
 
 
@@ -75,98 +93,128 @@ def toy_cases() -> list[Case]:
     out = []
     for cpus, limit in ((2, 2), (3, 3), (4, 4), (5, 5)):
         m = toy_model(cpus=cpus, limit=limit)
-        out.append(Case(f"toy cpus={cpus}", m, m.prop("no_lost_update")))
+        out.append(Case(f"toy cpus={cpus}", m, (m.prop("no_lost_update"),)))
     return out
 
 
-def measure(case: Case, examples: int, steps: int, seeds: int, timeout: float | None) -> Row:
+def explicit(model: Model, prop: Property, engine: str, timeout: float | None) -> Explicit:
     t0 = time.monotonic()
-    run = explore(case.model, [case.prop], Limits(timeout=timeout))
-    explicit_s = time.monotonic() - t0
-    res = run.result(case.prop.name)
+    run = explore(model, [prop], Limits(timeout=timeout), engine=engine)
+    seconds = time.monotonic() - t0
+    res = run.result(prop.name)
     ok = res.verdict == VIOLATED
-    firsts: list[float] = []
-    totals: list[float] = []
-    depths: list[int] = []
-    found_at: list[int] = []
-    misses = 0
+    return Explicit(seconds if ok else None, res.depth if ok else None, run.stats.states)
+
+
+def native_available(model: Model) -> bool:
+    from lufmodel.backends.native import NativeUnavailable
+
+    try:
+        explore(model, [model.properties[0]], Limits(max_depth=1), engine="native")  # compiles and caches
+    except NativeUnavailable:
+        return False
+    return True
+
+
+def measure(case: Case, examples: int, steps: int, seeds: int, timeout: float | None, native: bool) -> list[Row]:
+    found: dict[str, tuple[list[float], list[int], list[int]]] = {p.name: ([], [], []) for p in case.props}
     for seed in range(seeds):
-        t1 = time.monotonic()
-        f = fuzz(case.model, [case.prop], examples=examples, steps=steps, seed=seed, timeout=timeout)
-        total = time.monotonic() - t1
-        d = f.discovery(case.prop.name)
-        fr = f.run.result(case.prop.name)
-        if d is None or fr.depth is None:
-            misses += 1
-            continue
-        firsts.append(d.seconds)
-        totals.append(total)
-        depths.append(fr.depth)
-        found_at.append(d.example)
-    return Row(
-        case.name,
-        case.prop.name,
-        explicit_s if ok else None,
-        res.depth if ok else None,
-        run.stats.states,
-        firsts,
-        totals,
-        depths,
-        found_at,
-        misses,
-    )
+        f = fuzz(case.model, case.props, examples=examples, steps=steps, seed=seed, timeout=timeout,
+                 spec_name=case.name)
+        for p in case.props:
+            d = f.discovery(p.name)
+            res = f.run.result(p.name)
+            if d is not None and res.depth is not None:
+                found[p.name][0].append(d.seconds)
+                found[p.name][1].append(d.steps)
+                found[p.name][2].append(res.depth)
+    use_native = native and native_available(case.model)
+    rows = []
+    for p in case.props:
+        py = explicit(case.model, p, "python", timeout)
+        nat = explicit(case.model, p, "native", timeout) if use_native else None
+        firsts, steps_, depths = found[p.name]
+        rows.append(Row(case.name, p.name, py, nat, firsts, steps_, depths, seeds))
+    return rows
 
 
-def _fmt(x: float | None) -> str:
+def _s(x: float | None) -> str:
     return "-" if x is None else f"{x:.3f}"
 
 
-def report(rows: list[Row], seeds: int) -> str:
+def _ratio(a: float | None, b: float | None) -> str:
+    return "-" if a is None or b is None or b <= 0 else f"{a / b:.1f}"
+
+
+def report(rows: list[Row], timeout: float | None) -> str:
     head = (
-        f"{'case':<34} {'property':<28} {'explicit s':>10} {'depth':>5} {'states':>9} "
-        f"{'fuzz 1st s':>10} {'fuzz tot s':>10} {'depth':>9} {'example':>8} {'found':>6} {'1st/expl':>8}"
+        f"{'spec':<46} {'property':<11} {'py s':>7} {'nat s':>7} {'depth':>5} {'states':>8} "
+        f"{'fuzz s':>7} {'steps':>8} {'found':>5} {'depths':>7} {'f/py':>6} {'f/nat':>7}"
     )
     lines = [head, "-" * len(head)]
+    ratios_py: list[float] = []
+    ratios_nat: list[float] = []
     for r in rows:
-        med_first = statistics.median(r.fuzz_first_s) if r.fuzz_first_s else None
-        med_total = statistics.median(r.fuzz_total_s) if r.fuzz_total_s else None
-        ratio = med_first / r.explicit_s if med_first is not None and r.explicit_s else None
-        depths = f"{min(r.fuzz_depths)}..{max(r.fuzz_depths)}" if r.fuzz_depths else "-"
-        example = f"{int(statistics.median(r.fuzz_examples))}" if r.fuzz_examples else "-"
+        first = statistics.median(r.first_s) if r.first_s else None
+        steps = f"{int(statistics.median(r.first_steps))}" if r.first_steps else "-"
+        depths = f"{min(r.depths)}..{max(r.depths)}" if r.depths else "-"
+        nat = r.native.seconds if r.native is not None else None
+        if first is not None and r.python.seconds:
+            ratios_py.append(first / r.python.seconds)
+        if first is not None and nat:
+            ratios_nat.append(first / nat)
+        py_s = _s(r.python.seconds) if r.python.seconds is not None else f">{timeout}"
         lines.append(
-            f"{r.case:<34} {r.prop:<28} {_fmt(r.explicit_s):>10} {str(r.explicit_depth or '-'):>5} "
-            f"{r.explicit_states:>9} {_fmt(med_first):>10} {_fmt(med_total):>10} {depths:>9} {example:>8} "
-            f"{seeds - r.misses:>3}/{seeds:<2} {('-' if ratio is None else f'{ratio:.2f}'):>8}"
+            f"{r.case:<46} {r.prop:<11} {py_s:>7} {_s(nat):>7} {str(r.python.depth or '-'):>5} "
+            f"{r.python.states:>8} {_s(first):>7} {steps:>8} {len(r.first_s):>2}/{r.seeds:<2} {depths:>7} "
+            f"{_ratio(first, r.python.seconds):>6} {_ratio(first, nat):>7}"
         )
-    lines.append("fuzz columns: median over the seeds that found it; 1st/expl = fuzz time to first violation / explicit time")
+    lines.append("")
+    lines.append("py s / nat s: explicit explorer (generated Python / native C) to the level where the property "
+                 "is violated; depth: its shortest counterexample; states: explored by then")
+    lines.append("fuzz s, steps: median over the seeds that found it, time and model steps to first violation; "
+                 "depths: after minimisation; f/py, f/nat: fuzz s / explicit s")
+    missed = sum(r.seeds - len(r.first_s) for r in rows)
+    lines.append(f"{len(rows)} properties, {sum(len(r.first_s) for r in rows)} of {sum(r.seeds for r in rows)} "
+                 f"fuzz runs found theirs ({missed} missed)")
+    for name, ratios in (("f/py", ratios_py), ("f/nat", ratios_nat)):
+        if ratios:
+            geo = math.exp(sum(math.log(x) for x in ratios) / len(ratios))
+            lines.append(f"{name}: geometric mean {geo:.1f}, median {statistics.median(ratios):.1f}, "
+                         f"min {min(ratios):.2f}, max {max(ratios):.1f}")
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    ap.add_argument("specs", nargs="*", type=Path, help="spec files (default: specs/*.toml)")
-    ap.add_argument("--examples", type=int, default=500)
-    ap.add_argument("--steps", type=int, default=50)
+    ap.add_argument("specs", nargs="*", type=Path, help="spec files (default: the 31 of tests/test_fuzz.py)")
+    ap.add_argument("--examples", type=int, default=100_000, help="fuzz runs per seed (default: the stated budget)")
+    ap.add_argument("--steps", type=int, default=10, help="steps per fuzz run")
     ap.add_argument("--seeds", type=int, default=3)
-    ap.add_argument("--timeout", type=float, default=120.0, help="per engine run")
+    ap.add_argument("--timeout", type=float, default=300.0, help="per engine run, seconds")
     ap.add_argument("--override", action="append", default=[], metavar="KEY=N", help="spec override, e.g. cpus=4")
-    ap.add_argument("--toy", action="store_true", help="use the toy model even if specs exist")
+    ap.add_argument("--all", action="store_true", help="every spec in specs/ with a violated always property")
+    ap.add_argument("--toy", action="store_true", help="the toy lost-update model instead of specs")
+    ap.add_argument("--no-native", action="store_true", help="skip the native explicit engine")
     args = ap.parse_args(argv)
     overrides = {k: int(v) for k, v in (o.split("=", 1) for o in args.override)}
-    paths = args.specs or sorted((ROOT / "specs").glob("*.toml"))
-    cases: list[Case] = []
-    if paths and not args.toy:
-        try:
-            cases = spec_cases(paths, overrides)
-        except ImportError as exc:
-            print(f"cannot load specs ({exc}); using the toy model", file=sys.stderr)
-    if not cases:
+    if args.toy:
         cases = toy_cases()
-    rows = []
+    else:
+        if args.specs:
+            paths = args.specs
+        elif args.all:
+            paths = sorted((ROOT / "specs").glob("*.toml"))
+        else:
+            from test_fuzz import VIOLATING_SPECS
+
+            paths = [ROOT / "specs" / f"{name}.toml" for name in VIOLATING_SPECS]
+        cases = spec_cases(paths, overrides)
+    rows: list[Row] = []
     for case in cases:
-        rows.append(measure(case, args.examples, args.steps, args.seeds, args.timeout))
-        print(f"done {case.name} {case.prop.name}", file=sys.stderr, flush=True)
-    print(report(rows, args.seeds))
+        rows.extend(measure(case, args.examples, args.steps, args.seeds, args.timeout, not args.no_native))
+        print(f"done {case.name}", file=sys.stderr, flush=True)
+    print(report(rows, args.timeout))
     return 0
 
 

@@ -73,7 +73,7 @@ __all__ = [
 State = tuple[int, ...]
 
 ENGINES = ("walk", "hypothesis")
-DEFAULTS = {"walk": (20_000, 20), "hypothesis": (200, 50)}
+DEFAULTS = {"walk": (20_000, 10), "hypothesis": (200, 50)}
 """Per engine: (examples, steps) when the caller gives none. A walk run is short because
 most runs continue from an archived state."""
 

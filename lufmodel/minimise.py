@@ -113,8 +113,8 @@ class CompiledReplayer(Replayer):
 
 
 def drop_loops(replayer: Replayer, path: Sequence[Instance]) -> list[Instance]:
-    """Cut every stretch of ``path`` that returns to a state visited before it (the rest
-    replays to the same states, so the property is still shown where it was)."""
+    """Cut every stretch of ``path`` that returns to a state visited before it: the rest
+    replays to the same states, and ends in the same state."""
     states = replayer.states(path)
     if states is None:
         return list(path)
@@ -158,12 +158,11 @@ def minimise(
     end = rep.shown_at(path)
     if end is None:
         return list(path)  # does not show the property: leave it to ``confirmed`` to report
-    best = drop_loops(rep, path[:end])
+    # Drop loops before the step that shows the property: the rest reaches the same state
+    # before it, so that step shows it again.
+    best = drop_loops(rep, path[:end - 1]) + list(path[end - 1:end])
     cut = rep.shown_at(best)
-    if cut is None:  # cannot happen: a loop-free replay reaches the same last transition
-        best = list(path[:end])
-    else:
-        best = best[:cut]
+    best = list(path[:end]) if cut is None else best[:cut]
 
     def attempt(candidate: list[Instance]) -> bool:
         nonlocal best

@@ -44,6 +44,8 @@ MIXED = ("random", "sticky", "path", "path")
 """What ``mixed`` draws from, per run (``path`` twice: it pays most on the LUF specs)."""
 
 NO_CPU = -1
+PREEMPT = 77
+LEAVE = 129
 
 
 Draw = Callable[[int, str], int]
@@ -129,8 +131,8 @@ class Policy:
         if cpus < 2 and schedule in ("sticky", "pct"):
             schedule = "random"
         switch = 1 + draw(128, "switch CPUs") if schedule == "sticky" else 51 + draw(205, "switch at a path boundary")
-        preempt = draw(77, "preempt inside a path")
-        leave = draw(129, "leave the path")
+        preempt = draw(PREEMPT, "preempt inside a path")
+        leave = draw(LEAVE, "leave the path")
         priority: tuple[int, ...] = ()
         change_points: tuple[int, ...] = ()
         if schedule == "pct":

@@ -45,7 +45,7 @@ P_INIT = 0.05
 P_FRESH = 0.8
 CELL_SAMPLE = 8
 P_SHALLOW = 0.5
-TOURNAMENT = 1
+TOURNAMENT = 4
 MAX_COUNTED_STATES = 4_000_000
 """Distinct states are counted exactly up to this many (then the count is a lower bound)."""
 

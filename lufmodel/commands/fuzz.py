@@ -1,12 +1,16 @@
-"""``lufmodel fuzz SPEC``: hypothesis-driven random runs, for configurations too large to
-explore exhaustively.
+"""``lufmodel fuzz SPEC``: random runs of the model (seeded random walks that continue from
+archived states, or hypothesis stateful testing), for configurations too large to explore
+exhaustively.
 
 Prints the seed (rerun with ``--seed`` to get the same run), every violated property with
 its shrunk, replayed trace, the verdict on every other property (a fuzz run never proves
-an ``always`` property: "unknown"), and a coverage table. Exit codes: 1 a property is
-violated; 0 none is, and every ``sometimes`` property was reached; 3 none is, but a
-``sometimes`` property was never reached (the run may be vacuous) or the run was cut
-short (``--timeout``, Ctrl-C); 2 bad input.
+an ``always`` property: "unknown"), and a coverage table. ``--json`` prints verify's
+document (format 1) with ``"engine": "fuzz"`` and a ``"fuzz"`` object per spec: seed,
+budget, runs and steps made, coverage of action kinds, actions and ``sometimes``
+properties, and when each property was first shown. Exit codes: 1 a property is violated;
+0 none is, and every ``sometimes`` property was reached; 3 none is, but a ``sometimes``
+property was never reached (the run may be vacuous) or the run was cut short
+(``--timeout``, Ctrl-C); 2 bad input.
 """
 
 from __future__ import annotations
@@ -18,9 +22,10 @@ import sys
 from typing import Any, Sequence
 
 from lufmodel.errors import LufModelError
-from lufmodel.fuzz import SCHEDULES, FuzzProgress, FuzzResult, fuzz
+from lufmodel.fuzz import DEFAULTS, ENGINES, SCHEDULES, FuzzProgress, FuzzResult, fuzz
 from lufmodel.model import Model, Property
 from lufmodel.render.text import render_trace
+from lufmodel.report import document, run_to_json
 from lufmodel.results import UNKNOWN, VIOLATED, PropertyResult
 
 EXIT_VIOLATED = 1
@@ -33,18 +38,27 @@ OVERRIDES = ("cpus", "frames", "mms", "files", "offsets")
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "fuzz",
-        help="random runs driven by hypothesis (for configurations too large to explore)",
+        help="random runs (for configurations too large to explore)",
         description=__doc__.split("\n\n")[0] if __doc__ else None,
     )
     p.add_argument("spec", metavar="SPEC", help="a spec file (TOML)")
-    p.add_argument("--examples", type=int, default=200, metavar="N", help="runs to try (default: 200)")
-    p.add_argument("--steps", type=int, default=50, metavar="M", help="steps per run, at most (default: 50)")
+    walk, hyp = DEFAULTS["walk"], DEFAULTS["hypothesis"]
+    p.add_argument("--examples", type=int, default=None, metavar="N",
+                   help=f"runs to make (default: {walk[0]} walk, {hyp[0]} hypothesis)")
+    p.add_argument("--steps", type=int, default=None, metavar="M",
+                   help=f"steps per run, at most (default: {walk[1]} walk, {hyp[1]} hypothesis)")
     p.add_argument("--seed", type=int, default=None, metavar="S", help="the seed (default: a fresh one, printed)")
-    p.add_argument("--no-swarm", action="store_true", help="allow every action kind in every run")
+    p.add_argument("--engine", choices=ENGINES, default="walk",
+                   help="walk: seeded random walks that continue from archived states (default); "
+                        "hypothesis: hypothesis stateful testing (slower; shrinks its draws)")
+    p.add_argument("--no-archive", action="store_true",
+                   help="walk: start every run at the initial state (a plain random walk with restarts)")
+    p.add_argument("--no-swarm", action="store_true", help="allow every action kind and CPU in every run")
     p.add_argument(
         "--schedule", choices=SCHEDULES, default="mixed",
-        help="random: rules pick; pct: CPU priorities with change points; sticky: few CPU switches; "
-        "mixed: one of them per run (default)",
+        help="random: uniform over kinds; sticky: few CPU switches; path: few switches inside a kernel path, "
+        "more at its end; pct: CPU priorities with change points; mixed: one of random/sticky/path per run "
+        "(default)",
     )
     p.add_argument(
         "--property", action="append", default=None, metavar="NAME",
@@ -62,6 +76,8 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    args.examples = DEFAULTS[args.engine][0] if args.examples is None else args.examples
+    args.steps = DEFAULTS[args.engine][1] if args.steps is None else args.steps
     for name in ("examples", "steps"):
         if getattr(args, name) < 1:
             print(f"error: --{name} must be at least 1, got {getattr(args, name)}", file=sys.stderr)
@@ -83,8 +99,9 @@ def run(args: argparse.Namespace) -> int:
     show_progress = not args.json and sys.stderr.isatty()
     if not args.json:
         print(
-            f"fuzz {args.spec}{_override_text(overrides)}: seed {seed}, {args.examples} examples × {args.steps} steps, "
-            f"swarm {'on' if swarm else 'off'}, schedule {args.schedule}",
+            f"fuzz {args.spec}{_override_text(overrides)}: {args.engine}, seed {seed}, {args.examples} runs × "
+            f"{args.steps} steps, swarm {'on' if swarm else 'off'}, schedule {args.schedule}"
+            f"{', no archive' if args.no_archive else ''}",
             flush=True,
         )
     result = fuzz(
@@ -93,8 +110,10 @@ def run(args: argparse.Namespace) -> int:
         examples=args.examples,
         steps=args.steps,
         seed=seed,
+        engine=args.engine,
         swarm=swarm,
         schedule=args.schedule,
+        archive=not args.no_archive,
         progress=_print_progress if show_progress else None,
         timeout=args.timeout,
         backend=args.backend,
@@ -103,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
     if show_progress:
         print("\r\033[K", end="", file=sys.stderr, flush=True)
     if args.json:
-        print(json.dumps(to_json(result, args.spec), indent=1))
+        print(json.dumps(document([to_json(result, args.spec)]), indent=2))
     else:
         print(render_result(result, args.spec, _override_text(overrides)), end="")
     return exit_code(result)
@@ -115,7 +134,7 @@ def _override_text(overrides: dict[str, int]) -> str:
 
 def _print_progress(p: FuzzProgress) -> None:
     found = f", violated: {', '.join(p.violated)}" if p.violated else ""
-    print(f"\r\033[K{p.examples} examples, {p.steps} steps, {p.seconds:.1f}s{found}", end="", file=sys.stderr, flush=True)
+    print(f"\r\033[K{p.examples} runs, {p.steps} steps, {p.seconds:.1f}s{found}", end="", file=sys.stderr, flush=True)
 
 
 def _selected(model: Model, default: Sequence[Property], names: Sequence[str] | None) -> tuple[Property, ...] | None:
@@ -167,12 +186,16 @@ def render_result(result: FuzzResult, spec_path: str, overrides: str = "") -> st
     out.extend(coverage_table(result))
     out.append("")
     stopped = f", stopped by {run.stopped_by}" if run.stopped_by else ""
+    shrinking = f" (+{result.shrink_examples} shrinking)" if result.shrink_examples else ""
+    states = f"{'at least ' if result.coverage.states_capped else ''}{run.stats.states} distinct states"
+    cells = f", {result.coverage.cells} cells" if result.engine == "walk" else ""
     out.append(
-        f"{result.examples} examples (+{result.shrink_examples} shrinking), {result.steps} steps, "
-        f"{run.stats.states} distinct states, longest run {run.stats.depth}, "
+        f"{result.examples} runs{shrinking}, {result.steps} steps, {states}{cells}, longest run {run.stats.depth}, "
         f"{run.stats.seconds:.2f}s, seed {result.seed}{stopped}"
     )
-    flags = ("" if result.swarm else " --no-swarm") + ("" if result.schedule == "mixed" else f" --schedule {result.schedule}")
+    flags = (("" if result.engine == "walk" else f" --engine {result.engine}")
+             + ("" if result.swarm else " --no-swarm")
+             + ("" if result.schedule == "mixed" else f" --schedule {result.schedule}"))
     out.append(f"rerun: lufmodel fuzz {spec_path}{overrides} --seed {result.seed} --examples {result.budget} "
                f"--steps {result.max_steps}{flags}")
     return "\n".join(out) + "\n"
@@ -187,11 +210,11 @@ def coverage_table(result: FuzzResult) -> list[str]:
     width = max([len(name) for _, name, _ in rows] + [len("swarm-starved")])
     lines = [f"{'coverage':<10} {'':<{width}}  count"]
     for what, name, n in rows:
-        unit = "examples" if what == "sometimes" else "fired"
+        unit = "runs" if what == "sometimes" else "fired"
         flag = "  <- never" if n == 0 else ""
         lines.append(f"{what:<10} {name:<{width}}  {n:>6} {unit}{flag}")
-    lines.append(f"{'ended':<10} {'deadlock':<{width}}  {cov.deadlocks:>6} examples")
-    lines.append(f"{'ended':<10} {'swarm-starved':<{width}}  {cov.starved:>6} examples")
+    lines.append(f"{'ended':<10} {'deadlock':<{width}}  {cov.deadlocks:>6} runs")
+    lines.append(f"{'ended':<10} {'swarm-starved':<{width}}  {cov.starved:>6} runs")
     return lines
 
 
@@ -199,50 +222,34 @@ def coverage_table(result: FuzzResult) -> list[str]:
 
 
 def to_json(result: FuzzResult, spec_path: str) -> dict[str, Any]:
-    run = result.run
-    return {
-        "spec": spec_path,
-        "name": run.spec,
-        "engine": run.engine,
+    """verify's per-spec JSON (``report.run_to_json``: ``"engine": "fuzz"``, verdicts and
+    replayed traces) with a ``"fuzz"`` object: what this run did."""
+    doc = run_to_json(result.run)
+    doc["fuzz"] = {
+        "spec_file": spec_path,
+        "driver": result.engine,
         "seed": result.seed,
         "budget": result.budget,
-        "examples": result.examples,
-        "shrink_examples": result.shrink_examples,
+        "runs": result.examples,
+        "shrink_runs": result.shrink_examples,
         "steps": result.steps,
         "max_steps": result.max_steps,
         "swarm": result.swarm,
         "schedule": result.schedule,
-        "rounds": result.rounds,
-        "stopped_by": run.stopped_by,
-        "stats": {
-            "distinct_states": run.stats.states,
-            "transitions": run.stats.transitions,
-            "longest_run": run.stats.depth,
-            "seconds": round(run.stats.seconds, 3),
-        },
-        "results": [
-            {
-                "property": r.prop.name,
-                "modality": r.prop.modality,
-                "verdict": r.verdict,
-                "depth": r.depth,
-                "note": r.note,
-                "trace": None
-                if r.trace is None
-                else [{"action": s.instance.action.name, "args": s.instance.args.as_dict(), "cpu": s.instance.cpu}
-                      for s in r.trace.steps],
-            }
-            for r in run.results
-        ],
         "coverage": {
             "kinds": dict(result.coverage.kinds),
             "actions": dict(result.coverage.actions),
             "sometimes": dict(result.coverage.sometimes),
             "deadlocks": result.coverage.deadlocks,
             "starved": result.coverage.starved,
+            "distinct_states": result.coverage.distinct_states,
+            "states_capped": result.coverage.states_capped,
+            "cells": result.coverage.cells,
         },
         "discoveries": [
-            {"property": d.prop, "example": d.example, "seconds": round(d.seconds, 3), "first_depth": d.first_depth}
+            {"property": d.prop, "run": d.example, "steps": d.steps, "seconds": round(d.seconds, 3),
+             "first_depth": d.first_depth}
             for d in result.discoveries
         ],
     }
+    return doc
