@@ -262,7 +262,8 @@ def add_truncate(k: Kernel, b: ModelBuilder) -> None:
     flush = cfg.luf and cfg.point("v12_truncate_flush")
     end = f"{TRUNCATE}.flush" if flush else f"{TRUNCATE}.commit"
     top = cfg.versions
-    creating = [k.pcs[x] for x in PAGE_CREATION]
+    # With v12 bookkeeping, luf_takeoff_end's mark is a step of its own (``*.takeoff_end``).
+    creating = [k.pcs[x] for x in PAGE_CREATION + tuple(f"{x}_end" for x in PAGE_CREATION) if x in k.pcs]
 
     def start_guard(ops: Ops, s: Read, a: Args) -> Expr:
         f = k.file_of(a.o)
