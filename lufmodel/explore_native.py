@@ -25,6 +25,7 @@ from lufmodel.model import Instance, Model, Property
 from lufmodel.results import Limits, RunResult, Stats
 
 CHUNK = 32768
+PARALLEL_MIN = 4096
 
 
 def collision_probability(states: int) -> float:
@@ -111,7 +112,8 @@ def _search(
             open_bits = all_bits & ~closed
             for lo in range(0, level, CHUNK):
                 hi = min(level, lo + CHUNK)
-                if lib.ctx_expand(ctx, lo, hi, open_bits, threads) != 0:
+                parts = threads if hi - lo >= PARALLEL_MIN else 1  # small levels: threads cost more than they save
+                if lib.ctx_expand(ctx, lo, hi, open_bits, parts) != 0:
                     raise MemoryError("the native explorer ran out of memory")
                 for i in range(lib.ctx_events(ctx)):
                     lib.ctx_event(ctx, i, ctypes.byref(st), ctypes.byref(inst), ctypes.byref(bits))
@@ -146,7 +148,7 @@ def _search(
     exhaustive = stopped_by is None
     n_states = lib.ctx_states(ctx)
     deepest = max(d for d in range(len(level_start) - 1) if level_start[d + 1] > level_start[d])
-    stats = Stats(n_states, lib.ctx_transitions(ctx), deepest, seconds)
+    stats = Stats(n_states, lib.ctx_transitions(ctx), deepest, seconds, stored_bytes=lib.ctx_stored_bytes(ctx))
     needed = max((d for d, _ in found.values()), default=0)
     if found and needed > 0:
         bounds = (ctypes.c_uint64 * len(level_start))(*level_start)

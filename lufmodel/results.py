@@ -29,6 +29,9 @@ class Stats:
     transitions: int
     depth: int
     seconds: float
+    stored_bytes: int | None = None
+    """Bytes the search kept for its visited states (the native engine: fingerprint table,
+    parent links), or None where not measured."""
 
     @property
     def states_per_second(self) -> float:
