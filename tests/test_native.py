@@ -143,3 +143,17 @@ def test_the_canonical_form_is_a_renaming_invariant() -> None:
             name = var.family + (f"[{','.join(map(str, index))}]" if index else "")
             renamed[positions[name]] = value
         assert native.canon(state) == native.canon(renamed)
+
+
+LARGE = sorted((Path(__file__).resolve().parent.parent / "specs" / "large").glob("*.toml"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", LARGE, ids=lambda p: p.stem)
+def test_the_large_all_paths_specs_give_their_expected_verdicts(path: Path) -> None:
+    from lufmodel.commands.regress import mismatches
+
+    spec = load_spec(path)
+    run = explore_native(spec.model, spec.props, spec.limits, threads=2)
+    assert run.complete
+    assert mismatches(spec, run) == []
