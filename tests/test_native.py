@@ -154,6 +154,6 @@ def test_the_large_all_paths_specs_give_their_expected_verdicts(path: Path) -> N
     from lufmodel.commands.regress import mismatches
 
     spec = load_spec(path)
-    run = explore_native(spec.model, spec.props, spec.limits, threads=2)
+    run = explore_native(spec.model, spec.props, spec.limits, threads=2, symmetry=spec.model.symmetry is not None)
     assert run.complete
     assert mismatches(spec, run) == []
