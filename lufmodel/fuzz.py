@@ -136,6 +136,8 @@ class FuzzResult:
     rounds: int
     coverage: Coverage
     discoveries: tuple[Discovery, ...]
+    archive: bool = True
+    """walk: runs continued from archived states (``False``: every run from the initial state)."""
 
     @property
     def violated(self) -> tuple[PropertyResult, ...]:
@@ -201,8 +203,9 @@ class _Recorder(Observations):
         timeout: float | None,
         progress: FuzzProgressFn | None,
         max_shrinks: int | None = None,
+        start: float | None = None,
     ) -> None:
-        super().__init__(model, props)
+        super().__init__(model, props, start)
         self.policy = policy
         self.backend = backend
         self.budget = budget
@@ -498,10 +501,12 @@ def fuzz(
     ``backend`` computes successors: ``"compiled"`` (the generated step functions the
     explorer uses) or ``"interpreter"`` (the reference interpreter; slower). Either way
     every returned trace is minimised and replayed by the reference interpreter first.
+    Times (``timeout``, discoveries, the total) count from the call, compilation included.
 
     ``max_shrinks`` (hypothesis) caps the runs hypothesis may spend shrinking each
     violation (``None``: hypothesis decides).
     """
+    start = time.monotonic()
     if engine not in ENGINES:
         raise ValueError(f"unknown fuzz engine {engine!r}; choose one of {', '.join(ENGINES)}")
     examples = DEFAULTS[engine][0] if examples is None else examples
@@ -516,7 +521,7 @@ def fuzz(
     stopped_by: str | None = None
     rounds = 0
     if engine == "walk":
-        obs = Observations(model, chosen)
+        obs = Observations(model, chosen, start)
         deadline = None if timeout is None else obs.start + timeout
 
         def report(p: WalkProgress) -> None:
@@ -532,7 +537,7 @@ def fuzz(
         shrink_runs = 0
         cells = obs.cells
     else:
-        rec = _Recorder(model, chosen, policy, succ_backend, examples, timeout, progress, max_shrinks)
+        rec = _Recorder(model, chosen, policy, succ_backend, examples, timeout, progress, max_shrinks, start)
         stopped_by, rounds = _hunt(rec, seed, examples, steps)
         obs, shrink_runs, cells = rec, rec.shrink_runs, 0
 
@@ -578,6 +583,7 @@ def fuzz(
         rounds=rounds,
         coverage=coverage,
         discoveries=tuple(obs.discovered[i] for i in sorted(obs.discovered)),
+        archive=archive,
     )
 
 

@@ -28,15 +28,74 @@ class Replayer:
         self.model = model
         self.prop = prop
 
+    def shows_in(self, state: State) -> bool:
+        """The property is shown in ``state`` (a state property only)."""
+        raise NotImplementedError
+
+    def step(self, state: State, inst: Instance) -> tuple[State, bool] | None:
+        """The successor of ``state`` by ``inst`` and whether that step shows the property
+        (its event, or its post-state), or ``None`` when ``inst`` is not enabled."""
+        raise NotImplementedError
+
     def states(self, path: Sequence[Instance]) -> list[State] | None:
         """The states along ``path`` (``len(path) + 1`` of them), or ``None`` when some
         step is not enabled."""
-        raise NotImplementedError
+        out = [self.model.init]
+        for inst in path:
+            r = self.step(out[-1], inst)
+            if r is None:
+                return None
+            out.append(r[0])
+        return out
 
     def shown_at(self, path: Sequence[Instance]) -> int | None:
         """The length of the shortest prefix of ``path`` that shows the property, or
         ``None`` when ``path`` does not replay or never shows it."""
-        raise NotImplementedError
+        state = self.model.init
+        if self.shows_in(state):
+            return 0
+        for k, inst in enumerate(path):
+            r = self.step(state, inst)
+            if r is None:
+                return None
+            state, shows = r
+            if shows:
+                return k + 1
+        return None
+
+    def shortest(self, instances: Sequence[Instance], max_depth: int, max_states: int) -> list[Instance] | None:
+        """A shortest run of at most ``max_depth`` steps, using only ``instances``, that
+        shows the property (breadth-first), or ``None`` when there is none or the search
+        would visit more than ``max_states`` states."""
+        init = self.model.init
+        if self.shows_in(init):
+            return []
+        parent: dict[State, tuple[State, Instance] | None] = {init: None}
+        level = [init]
+        for _ in range(max_depth):
+            following: list[State] = []
+            for state in level:
+                for inst in instances:
+                    r = self.step(state, inst)
+                    if r is None:
+                        continue
+                    succ, shows = r
+                    if shows:
+                        path = [inst]
+                        back = parent[state]
+                        while back is not None:
+                            path.append(back[1])
+                            back = parent[back[0]]
+                        return path[::-1]
+                    if succ not in parent:
+                        parent[succ] = (state, inst)
+                        following.append(succ)
+                        if len(parent) > max_states:
+                            return None
+            level = following
+            if not level:
+                return None
+        return None
 
 
 class InterpreterReplayer(Replayer):
@@ -44,37 +103,23 @@ class InterpreterReplayer(Replayer):
         super().__init__(model, prop)
         self._interp = Interpreter(model)
 
-    def _in_state(self, state: State) -> bool:
+    def shows_in(self, state: State) -> bool:
         interp, prop = self._interp, self.prop
+        if prop.event is not None:
+            return False
         if prop.is_always:
             return bool(interp.broken_in_state(state, [prop]))
         return bool(interp.reached_in_state(state, [prop]))
 
-    def states(self, path: Sequence[Instance]) -> list[State] | None:
-        interp = self._interp
-        out = [self.model.init]
-        for inst in path:
-            if not interp.enabled(out[-1], inst):
-                return None
-            out.append(interp.step(out[-1], inst))
-        return out
-
-    def shown_at(self, path: Sequence[Instance]) -> int | None:
+    def step(self, state: State, inst: Instance) -> tuple[State, bool] | None:
         interp, prop = self._interp, self.prop
-        state = self.model.init
-        if prop.event is None and self._in_state(state):
-            return 0
-        for k, inst in enumerate(path):
-            if not interp.enabled(state, inst):
-                return None
-            if prop.event is not None:
-                on_step = interp.broken_on_step if prop.is_always else interp.reached_on_step
-                if on_step(state, inst, [prop]):
-                    return k + 1
-            state = interp.step(state, inst)
-            if prop.event is None and self._in_state(state):
-                return k + 1
-        return None
+        if not interp.enabled(state, inst):
+            return None
+        succ = interp.step(state, inst)
+        if prop.event is not None:
+            on_step = interp.broken_on_step if prop.is_always else interp.reached_on_step
+            return succ, bool(on_step(state, inst, [prop]))
+        return succ, self.shows_in(succ)
 
 
 class CompiledReplayer(Replayer):
@@ -85,31 +130,17 @@ class CompiledReplayer(Replayer):
         super().__init__(model, prop)
         self._compiled = compiled if compiled is not None else compile_model(model, [prop])
         self._mask = 1 << bit
+        self._which = 0 if prop.is_always else 1
 
-    def states(self, path: Sequence[Instance]) -> list[State] | None:
-        steps = self._compiled.steps
-        out = [self.model.init]
-        for inst in path:
-            r = steps[inst.number](out[-1])
-            if r is None:
-                return None
-            out.append(r[0])
-        return out
+    def shows_in(self, state: State) -> bool:
+        return bool(self._mask & self._compiled.state_check(state)[self._which])
 
-    def shown_at(self, path: Sequence[Instance]) -> int | None:
-        steps, check, mask = self._compiled.steps, self._compiled.state_check, self._mask
-        always = self.prop.is_always
-        state = self.model.init
-        if mask & check(state)[0 if always else 1]:
-            return 0
-        for k, inst in enumerate(path):
-            r = steps[inst.number](state)
-            if r is None:
-                return None
-            state, bad, hit = r
-            if mask & (bad if always else hit) or mask & check(state)[0 if always else 1]:
-                return k + 1
-        return None
+    def step(self, state: State, inst: Instance) -> tuple[State, bool] | None:
+        r = self._compiled.steps[inst.number](state)
+        if r is None:
+            return None
+        succ, bad, hit = r
+        return succ, bool(self._mask & (bad if self._which == 0 else hit)) or self.shows_in(succ)
 
 
 def drop_loops(replayer: Replayer, path: Sequence[Instance]) -> list[Instance]:
@@ -142,6 +173,7 @@ def minimise(
     *,
     max_pairs_length: int = 30,
     replayer: Replayer | None = None,
+    search_states: int = 20_000,
 ) -> list[Instance]:
     """Shrink a trace that shows ``prop``.
 
@@ -151,8 +183,11 @@ def minimise(
     CPU (a path interleaved with other CPUs' steps), then pairs of equal steps anywhere (a
     flag set and cleared), and every pair of steps in traces of at most
     ``max_pairs_length`` steps; keep each deletion after which the rest still replays and
-    shows the property. Finally swap adjacent steps while that lowers the number of CPU
-    switches. Deterministic; the reference interpreter unless ``replayer`` says otherwise.
+    shows the property. Then search breadth-first for a shorter run made of the same
+    instances (a different frame, an order that needs fewer steps: what deletions cannot
+    find), giving up beyond ``search_states`` states (0: no search). Finally swap adjacent
+    steps while that lowers the number of CPU switches. Deterministic; the reference
+    interpreter unless ``replayer`` says otherwise.
     """
     rep = replayer if replayer is not None else InterpreterReplayer(model, prop)
     end = rep.shown_at(path)
@@ -207,6 +242,11 @@ def minimise(
             if attempt(best[:i] + best[i + 1:j] + best[j + 1:]):
                 changed = True
                 break
+    if search_states > 0 and len(best) > 1:
+        used = list(dict.fromkeys(best))
+        found = rep.shortest(used, len(best) - 1, search_states)
+        if found is not None:
+            best = found
     improved = True
     while improved:
         improved = False

@@ -194,6 +194,7 @@ def render_result(result: FuzzResult, spec_path: str, overrides: str = "") -> st
         f"{run.stats.seconds:.2f}s, seed {result.seed}{stopped}"
     )
     flags = (("" if result.engine == "walk" else f" --engine {result.engine}")
+             + ("" if result.archive else " --no-archive")
              + ("" if result.swarm else " --no-swarm")
              + ("" if result.schedule == "mixed" else f" --schedule {result.schedule}"))
     out.append(f"rerun: lufmodel fuzz {spec_path}{overrides} --seed {result.seed} --examples {result.budget} "
@@ -236,6 +237,7 @@ def to_json(result: FuzzResult, spec_path: str) -> dict[str, Any]:
         "max_steps": result.max_steps,
         "swarm": result.swarm,
         "schedule": result.schedule,
+        "archive": result.archive,
         "coverage": {
             "kinds": dict(result.coverage.kinds),
             "actions": dict(result.coverage.actions),
