@@ -1,8 +1,8 @@
 """The native explicit-state engine: the same breadth-first search as ``explore``, run by
 compiled C (``backends.native``) with 64-bit fingerprints instead of full states.
 
-What is stored per state: a fingerprint and an index in an open-addressing table, the
-parent's index and the instance that reached it. Full states exist only for the level
+What is stored per state: a fingerprint in an open-addressing table, the parent's index
+and the instance that reached it. Full states exist only for the level
 being expanded and the next. Traces are rebuilt from the parent links (and, among the
 shortest, the fewest-switch pass regenerates levels from their parents), then replayed
 through the reference interpreter like every trace.
@@ -43,6 +43,7 @@ def explore_native(
     threads: int = 1,
     native: NativeModel | None = None,
     symmetry: bool = False,
+    parallel_min: int = PARALLEL_MIN,
 ) -> RunResult:
     """Explore ``model`` breadth-first in C; same verdicts, depths and traces as ``explore``.
 
@@ -57,7 +58,8 @@ def explore_native(
     if not ctx:
         raise MemoryError("the native explorer could not allocate its tables")
     try:
-        return _search(model, props, nm, ctx, init, limits, progress, progress_every, spec_name, threads, symmetry)
+        return _search(model, props, nm, ctx, init, limits, progress, progress_every, spec_name, threads, symmetry,
+                       parallel_min)
     finally:
         lib.ctx_free(ctx)
 
@@ -74,6 +76,7 @@ def _search(
     spec_name: str,
     threads: int,
     symmetry: bool,
+    parallel_min: int,
 ) -> RunResult:
     lib = nm.lib
     found: dict[int, tuple[int, list[Target]]] = {}
@@ -112,7 +115,7 @@ def _search(
             open_bits = all_bits & ~closed
             for lo in range(0, level, CHUNK):
                 hi = min(level, lo + CHUNK)
-                parts = threads if hi - lo >= PARALLEL_MIN else 1  # small levels: threads cost more than they save
+                parts = threads if hi - lo >= parallel_min else 1  # small levels: threads cost more than they save
                 if lib.ctx_expand(ctx, lo, hi, open_bits, parts) != 0:
                     raise MemoryError("the native explorer ran out of memory")
                 for i in range(lib.ctx_events(ctx)):
@@ -205,22 +208,3 @@ def concretize(nm: NativeModel, model: Model, path: list[Instance]) -> list[Inst
             raise AssertionError(f"no concrete step matches {inst.label}: the symmetry is not one")
         rep = target
     return out
-
-
-def stored_bytes_per_state(model: Model, props: Sequence[Property] | None = None, symmetry: bool = False) -> tuple[int, float]:
-    """Distinct states and the bytes the native explorer keeps per stored state (fingerprint
-    table with its load factor, parent index, instance number), from an exhaustive run."""
-    props = tuple(model.properties if props is None else props)
-    nm = load(model, props, symmetry)
-    ctx = nm.lib.ctx_new(nm.state(model.init))
-    try:
-        level = 1
-        while level:
-            for lo in range(0, level, CHUNK):
-                if nm.lib.ctx_expand(ctx, lo, min(level, lo + CHUNK), 0, 1) != 0:
-                    raise MemoryError("the native explorer ran out of memory")
-            level = nm.lib.ctx_advance(ctx)
-        n = nm.lib.ctx_states(ctx)
-        return n, nm.lib.ctx_stored_bytes(ctx) / n
-    finally:
-        nm.lib.ctx_free(ctx)

@@ -43,14 +43,14 @@ def test_native_and_python_engines_agree_on_a_whole_search(path: Path) -> None:
     spec = load_spec(path)
     python = explore_python(spec.model, spec.props, spec.limits)
     for threads in (1, 2):
-        _same(python, explore_native(spec.model, spec.props, spec.limits, threads=threads))
+        _same(python, explore_native(spec.model, spec.props, spec.limits, threads=threads, parallel_min=1))
 
 
 @pytest.mark.parametrize("path", SPECS, ids=lambda p: p.stem)
 def test_native_and_python_engines_agree_to_depth_twelve(path: Path) -> None:
     spec = load_spec(path)
     limits = Limits(max_depth=12)
-    _same(explore_python(spec.model, spec.props, limits), explore_native(spec.model, spec.props, limits, threads=2))
+    _same(explore_python(spec.model, spec.props, limits), explore_native(spec.model, spec.props, limits, threads=2, parallel_min=1))
 
 
 @pytest.mark.slow
@@ -90,7 +90,7 @@ def test_frame_symmetry_keeps_verdicts_depths_and_switches(path: Path) -> None:
     spec = load_spec(path)
     assert spec.model.symmetry is not None
     plain = explore_native(spec.model, spec.props, spec.limits)
-    reduced = explore_native(spec.model, spec.props, spec.limits, symmetry=True, threads=2)
+    reduced = explore_native(spec.model, spec.props, spec.limits, symmetry=True, threads=2, parallel_min=1)
     assert reduced.stats.states < plain.stats.states
     assert reduced.reduction is not None and plain.reduction is None
     for x, y in zip(plain.results, reduced.results, strict=True):

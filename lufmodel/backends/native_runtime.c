@@ -326,7 +326,6 @@ uint64_t ctx_advance(Ctx *c) {
 
 uint64_t ctx_states(const Ctx *c) { return c->nstates; }
 uint64_t ctx_transitions(const Ctx *c) { return c->transitions; }
-uint64_t ctx_level_size(const Ctx *c) { return c->ncur; }
 uint64_t ctx_events(const Ctx *c) { return c->nev; }
 void ctx_event(const Ctx *c, uint64_t i, uint32_t *state, int32_t *inst, uint64_t *bits) {
     *state = c->ev_state[i]; *inst = c->ev_inst[i]; *bits = c->ev_bits[i];
@@ -335,11 +334,6 @@ void ctx_clear_events(Ctx *c) { c->nev = 0; }
 uint64_t ctx_stored_bytes(const Ctx *c) {
     return c->cap * sizeof(uint64_t) + c->nstates * (sizeof(uint32_t) + sizeof(uint16_t));
 }
-uint64_t ctx_frontier_bytes(const Ctx *c) { return (c->ncur + c->nnext) * NW * sizeof(uint64_t); }
-int native_words(void) { return NW; }
-uint64_t ctx_table_capacity(const Ctx *c) { return c->cap; }
-uint32_t ctx_parent(const Ctx *c, uint32_t idx) { return c->parent[idx]; }
-int32_t ctx_via(const Ctx *c, uint32_t idx) { return c->via[idx] == 0xFFFF ? -1 : (int32_t)c->via[idx]; }
 
 /* Successor of ``s`` by instance ``n`` (1 if enabled), for replay and tests. */
 int native_step(int n, const cell *s, cell *o, uint64_t *bad, uint64_t *hit) {
