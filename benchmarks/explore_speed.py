@@ -34,6 +34,7 @@ SPECS = [
     ("default: v12, 2 CPUs", DEFAULT_SPEC),
     ("v12, 2 CPUs (luf-v12)", ROOT / "specs" / "luf-v12.toml"),
     ("L3 two threads, 3 CPUs", ROOT / "specs" / "L3-two-mappings-two-threads-v12.toml"),
+    ("L5, two readers, 3 CPUs", ROOT / "specs" / "L5-slab-reuse-v12-two-readers.toml"),
     ("L5 slab reuse, 4 CPUs, 3 frames", ROOT / "benchmarks" / "specs" / "L5-slab-reuse-v12-4cpu.toml"),
     ("v12, 3 CPUs, 1 offset, 3 frames", ROOT / "benchmarks" / "specs" / "v12-3cpu-1off-3frames.toml"),
 ]
@@ -50,7 +51,8 @@ class Row:
     native2: float
     bytes_per_state: float
     symmetric_states: int | None
-    symmetric_seconds: float | None
+    symmetric_seconds: tuple[float, float] | None
+    renamings: str
     complete: bool
 
 
@@ -77,15 +79,18 @@ def measure(label: str, path: Path, interp_seconds: float, python_limit: int) ->
     python_rate = None
     if states <= python_limit:
         python_rate = explore_python(spec.model, spec.props, spec.limits).stats.states_per_second
-    sym_states = sym_secs = None
+    sym_states: int | None = None
+    sym_secs: tuple[float, float] | None = None
+    renamings = "-"
     if spec.model.symmetry is not None:
         load(spec.model, spec.props, symmetry=True)
-        sym = explore_native(spec.model, spec.props, spec.limits, threads=2, symmetry=True)
-        sym_states, sym_secs = sym.stats.states, sym.stats.seconds
+        sym = {t: explore_native(spec.model, spec.props, spec.limits, threads=t, symmetry=True) for t in (1, 2)}
+        sym_states, sym_secs = sym[1].stats.states, (sym[1].stats.seconds, sym[2].stats.seconds)
+        renamings = spec.model.symmetry.describe()
     stored = runs[1].stats.stored_bytes or 0
     return Row(label, spec.config.cpus, states, interpreted_rate(spec, interp_seconds), python_rate,
                runs[1].stats.states_per_second, runs[2].stats.states_per_second, stored / states,
-               sym_states, sym_secs, runs[1].complete)
+               sym_states, sym_secs, renamings, runs[1].complete)
 
 
 def main() -> int:
@@ -98,7 +103,8 @@ def main() -> int:
     specs = SPECS[:1] if args.quick else SPECS
     rows = [measure(label, path, args.interp_seconds, args.python_limit) for label, path in specs]
     head = ["spec", "CPUs", "distinct states", "seconds (1 thread)", "states/s (1 thread)", "states/s (2 threads)",
-            "2nd core", "bytes/state", "vs interpreter", "vs generated Python", "frame symmetry: states, seconds (2 threads)"]
+            "2nd core", "bytes/state", "vs interpreter", "vs generated Python", "--symmetry", "representatives",
+            "seconds (1 thread, 2 threads)"]
     if args.markdown:
         print("| " + " | ".join(head) + " |")
         print("|" + "---|" * len(head))
@@ -106,10 +112,11 @@ def main() -> int:
         print("  ".join(head))
     for r in rows:
         py = f"{r.native1 / r.python_rate:.0f}x" if r.python_rate else "-"
-        sym = f"{r.symmetric_states:,}, {r.symmetric_seconds:.1f}" if r.symmetric_states is not None else "-"
+        reps = f"{r.symmetric_states:,}" if r.symmetric_states is not None else "-"
+        secs = f"{r.symmetric_seconds[0]:.1f}, {r.symmetric_seconds[1]:.1f}" if r.symmetric_seconds else "-"
         cells = [r.label, str(r.cpus), f"{r.states:,}", f"{r.states / r.native1:.2f}", f"{r.native1:,.0f}",
                  f"{r.native2:,.0f}", f"{r.native2 / r.native1:.2f}x", f"{r.bytes_per_state:.1f}",
-                 f"{r.native1 / r.interp_rate:.0f}x", py, sym]
+                 f"{r.native1 / r.interp_rate:.0f}x", py, r.renamings, reps, secs]
         print(("| " + " | ".join(cells) + " |") if args.markdown else "  ".join(cells))
     print(f"machine: {ctypes.sizeof(ctypes.c_void_p) * 8}-bit, {sys.platform}; interpreter slice {args.interp_seconds:.0f} s")
     return 0

@@ -25,6 +25,7 @@ from lufmodel.model import Instance, Model, Property
 from lufmodel.results import Limits, RunResult, Stats
 
 CHUNK = 32768
+THREADED_CHUNK = 131072  # fewer thread starts per level; the C side cuts it into pieces either way
 PARALLEL_MIN = 4096
 
 
@@ -44,12 +45,15 @@ def explore_native(
     native: NativeModel | None = None,
     symmetry: bool = False,
     parallel_min: int = PARALLEL_MIN,
+    chunk: int | None = None,
 ) -> RunResult:
     """Explore ``model`` breadth-first in C; same verdicts, depths and traces as ``explore``.
 
     With ``symmetry``, one representative per renaming of the model's interchangeable items
     is stored; verdicts and depths are the same, counterexamples are mapped back to concrete
-    runs (``concretize``) and replayed like every trace."""
+    runs (``concretize``) and replayed like every trace. A level is expanded ``chunk``
+    states per native call (default: ``CHUNK``; ``THREADED_CHUNK`` with threads and no state
+    limit, which is checked between calls); neither that nor ``threads`` changes any result."""
     props = tuple(model.properties if props is None else props)
     nm = native if native is not None else load(model, props, symmetry)
     lib = nm.lib
@@ -57,9 +61,11 @@ def explore_native(
     ctx = lib.ctx_new(init)
     if not ctx:
         raise MemoryError("the native explorer could not allocate its tables")
+    if chunk is None:
+        chunk = CHUNK if threads <= 1 or limits.max_states is not None else THREADED_CHUNK
     try:
         return _search(model, props, nm, ctx, init, limits, progress, progress_every, spec_name, threads, symmetry,
-                       parallel_min)
+                       parallel_min, chunk)
     finally:
         lib.ctx_free(ctx)
 
@@ -77,6 +83,7 @@ def _search(
     threads: int,
     symmetry: bool,
     parallel_min: int,
+    chunk: int,
 ) -> RunResult:
     lib = nm.lib
     found: dict[int, tuple[int, list[Target]]] = {}
@@ -113,10 +120,13 @@ def _search(
                 if d <= depth:
                     closed |= 1 << bit
             open_bits = all_bits & ~closed
-            for lo in range(0, level, CHUNK):
-                hi = min(level, lo + CHUNK)
+            for lo in range(0, level, chunk):
+                hi = min(level, lo + chunk)
                 parts = threads if hi - lo >= parallel_min else 1  # small levels: threads cost more than they save
-                if lib.ctx_expand(ctx, lo, hi, open_bits, parts) != 0:
+                rc = lib.ctx_expand(ctx, lo, hi, open_bits, parts)
+                if rc == -2:
+                    raise OverflowError("more than 2**32 states: the native explorer's state indices are 32-bit")
+                if rc != 0:
                     raise MemoryError("the native explorer ran out of memory")
                 for i in range(lib.ctx_events(ctx)):
                     lib.ctx_event(ctx, i, ctypes.byref(st), ctypes.byref(inst), ctypes.byref(bits))
@@ -180,7 +190,7 @@ def _search(
         stats=stats,
         results=tuple(results),
         stopped_by=stopped_by,
-        reduction=f"frame symmetry ({lib.native_permutations()} renamings)" if symmetry else None,
+        reduction=model.symmetry.describe() if symmetry and model.symmetry is not None else None,
         collision_probability=collision_probability(n_states),
     )
 
@@ -188,16 +198,22 @@ def _search(
 def concretize(nm: NativeModel, model: Model, path: list[Instance]) -> list[Instance]:
     """The concrete run from ``model.init`` that follows a path of the reduced graph: at each
     step, an instance whose successor has the same representative and the same property
-    bits (the same action on the same CPU first)."""
+    bits. The renaming that maps the concrete state to its representative is tracked, so
+    the instance on the CPU the reduced step's CPU stands for is tried first: the concrete
+    run switches CPUs exactly where the reduced one does."""
+    sym = model.symmetry
+    perms = sym.permutations() if sym is not None else [()]
     concrete = model.init
-    rep = nm.canon(model.init)
+    rep, bp = nm.canon_perm(model.init)
     out: list[Instance] = []
     for inst in path:
         r = nm.step(inst.number, rep)
         if r is None:
             raise AssertionError(f"the reduced path is not enabled at {inst.label}")
         target, bad, hit = nm.canon(r[0]), r[1], r[2]
-        order = sorted(model.instances, key=lambda m: (m.action.name != inst.action.name or m.cpu != inst.cpu, m.number))
+        cpu_of = sym.cpu_perm(perms[bp], model.cpus) if sym is not None else tuple(range(model.cpus))
+        want = cpu_of.index(inst.cpu) if inst.cpu is not None and inst.cpu >= 0 else inst.cpu
+        order = sorted(model.instances, key=lambda m: (m.action.name != inst.action.name or m.cpu != want, m.number))
         for cand in order:
             c = nm.step(cand.number, concrete)
             if c is not None and (c[1], c[2]) == (bad, hit) and nm.canon(c[0]) == target:
@@ -206,5 +222,7 @@ def concretize(nm: NativeModel, model: Model, path: list[Instance]) -> list[Inst
                 break
         else:
             raise AssertionError(f"no concrete step matches {inst.label}: the symmetry is not one")
-        rep = target
+        rep, bp = nm.canon_perm(concrete)
+        if rep != target:
+            raise AssertionError(f"the representative after {inst.label} is not the reduced path's")
     return out

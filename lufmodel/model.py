@@ -13,6 +13,7 @@ not branch on state), and every other variable keeps its value in every engine.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from typing import Callable, Iterator, Mapping, Protocol, Sequence
 
@@ -200,18 +201,75 @@ class Property:
 
 
 @dataclass(frozen=True)
-class Symmetry:
-    """Interchangeable items (page frames, for the kernel model): renaming them maps every
-    reachable state to a state that behaves the same, so a search may store one
-    representative per class. ``index_dims`` names, per variable family, the index positions
-    that are item numbers; ``value_offset`` names the families whose value is an item number
-    plus that offset (values below the offset mean "none")."""
+class ItemSort:
+    """One sort of interchangeable items (page frames, or CPUs of the same role).
+    ``classes`` partitions the items: items are renamed only within their class.
+    ``index_dims`` names, per variable family, the index positions that are items of this
+    sort; ``value_offset`` names the families whose value is an item plus that offset
+    (values outside offset .. offset + items - 1 mean "none" and stay)."""
 
+    name: str
     items: int
+    classes: tuple[tuple[int, ...], ...]
     index_dims: tuple[tuple[str, tuple[int, ...]], ...]
     value_offset: tuple[tuple[str, int], ...]
-    fixed: int = 0
-    """How many items (the first ones) are left in place: renaming only the others."""
+
+    def permutations(self) -> list[tuple[int, ...]]:
+        """Every renaming within the classes (``perm[i]`` is the new name of item i), the
+        identity first."""
+        out: list[tuple[int, ...]] = []
+        for images in itertools.product(*(itertools.permutations(cls) for cls in self.classes)):
+            perm = list(range(self.items))
+            for cls, image in zip(self.classes, images):
+                for old, new in zip(cls, image):
+                    perm[old] = new
+            out.append(tuple(perm))
+        return out
+
+
+CPU_SORT = "CPU"
+"""The name of the sort whose items are CPUs: renaming it renames instances' CPUs too."""
+
+
+@dataclass(frozen=True)
+class Symmetry:
+    """Interchangeable items: renaming them maps every reachable state to a state that
+    behaves the same, so a search may store one representative per class of renamings."""
+
+    sorts: tuple[ItemSort, ...]
+
+    def permutations(self) -> list[tuple[tuple[int, ...], ...]]:
+        """Every renaming (one permutation per sort), the identity first; the compiled
+        canonical form numbers them in this order."""
+        return list(itertools.product(*(s.permutations() for s in self.sorts)))
+
+    def cpu_perm(self, perm: Sequence[tuple[int, ...]], cpus: int) -> tuple[int, ...]:
+        """The CPU part of ``perm`` (the identity when CPUs are not renamed)."""
+        for sort, p in zip(self.sorts, perm):
+            if sort.name == CPU_SORT:
+                return p
+        return tuple(range(cpus))
+
+    def describe(self) -> str:
+        names = " and ".join(s.name for s in self.sorts)
+        return f"{names} symmetry ({len(self.permutations())} renamings)"
+
+    def rename(self, variables: Sequence[Var], perm: Sequence[tuple[int, ...]], state: Sequence[int]) -> tuple[int, ...]:
+        """``state`` with item ``i`` of each sort renamed ``perm[sort][i]``: the reference the
+        compiled canonical form and the tests are checked against."""
+        position = {(v.family, v.index): v.pos for v in variables}
+        out = [0] * len(state)
+        for var in variables:
+            index = list(var.index)
+            value = state[var.pos]
+            for sort, p in zip(self.sorts, perm):
+                for d in dict(sort.index_dims).get(var.family, ()):
+                    index[d] = p[index[d]]
+                off = dict(sort.value_offset).get(var.family)
+                if off is not None and off <= value < off + sort.items:
+                    value = p[value - off] + off
+            out[position[var.family, tuple(index)]] = value
+        return tuple(out)
 
 
 @dataclass(frozen=True)

@@ -125,60 +125,130 @@ class CSource:
 
 def _canon_source(model: Model, enabled: bool) -> list[str]:
     """``canon(s)``: rename the model's interchangeable items (``Model.symmetry``) so that the
-    packed state is the smallest of its renamings; a no-op without symmetry."""
+    packed state is the smallest of its candidate renamings, and return the renaming's
+    number (``Symmetry.permutations`` order); a no-op without symmetry.
+
+    The candidates are the renamings that sort the items of each class by their signature:
+    the cells of the families indexed by exactly one item of that sort and by no other
+    item, whose value names no item. Renaming a state renames the signatures with it, so
+    every state of an orbit has the same candidate set, and the smallest candidate is a
+    canonical representative. Items with distinct signatures leave a single candidate;
+    ties (free frames, idle CPUs) are settled by comparing the packed states."""
     sym = model.symmetry if enabled else None
     if sym is None:
-        return ["#define NPERM 1", "static void canon(cell *s) { (void)s; }"]
-    fixed = tuple(range(sym.fixed))
-    perms = [fixed + rest for rest in itertools.permutations(range(sym.fixed, sym.items))]
-    dims = dict(sym.index_dims)
-    offsets = dict(sym.value_offset)
-    by_name = {v.name: v.pos for v in model.variables}
-    pos_rows: list[str] = []
+        identity = ", ".join(str(c) for c in range(max(model.cpus, 1)))
+        return ["#define NPERM 1", f"static const int8_t PERM_CPU[1][NCPU > 0 ? NCPU : 1] = {{{{{identity}}}}};",
+                "static int canon(cell *s) { (void)s; return 0; }"]
+    perms = sym.permutations()
+    base = list(itertools.accumulate((s.items for s in sym.sorts), initial=0))
+    total = base[-1]
+    valued = {f for s in sym.sorts for f, _ in s.value_offset}
+    position = {(v.family, v.index): v.pos for v in model.variables}
+    pos_rows, val_rows, cpu_rows, check_rows = [], [], [], []
     for perm in perms:
         row = []
         for var in model.variables:
             index = list(var.index)
-            for d in dims.get(var.family, ()):
-                index[d] = perm[index[d]]
-            name = var.family + (f"[{','.join(map(str, index))}]" if index else "")
-            row.append(str(by_name[name]))
+            for sort, p in zip(sym.sorts, perm):
+                for d in dict(sort.index_dims).get(var.family, ()):
+                    index[d] = p[index[d]]
+            row.append(str(position[var.family, tuple(index)]))
         pos_rows.append("{" + ", ".join(row) + "}")
-    kinds = [str(0 if v.family not in offsets else 1 + offsets[v.family]) for v in model.variables]
-
-    val_rows = ["{" + ", ".join(str(x) for x in perm) + "}" for perm in perms]
+        val_rows.append("{" + ", ".join(str(x) for p in perm for x in p) + "}")
+        cpu_rows.append("{" + ", ".join(str(x) for x in sym.cpu_perm(perm, model.cpus)) + "}")
+        checks = []  # consecutive items of a class after renaming: the old items' signatures in order
+        for k, (sort, p) in enumerate(zip(sym.sorts, perm)):
+            inv = {new: old for old, new in enumerate(p)}
+            for cls in sort.classes:
+                for a, b in zip(cls, cls[1:]):
+                    checks.append(f"{{{base[k] + inv[a]}, {base[k] + inv[b]}}}")
+        check_rows.append("{" + ", ".join(checks or ["{0, 0}"]) + "}")
+    signature: list[list[tuple[str, tuple[int, ...], int]]] = [[] for _ in range(total)]
+    for k, sort in enumerate(sym.sorts):
+        own = dict(sort.index_dims)
+        others = {f for j, s in enumerate(sym.sorts) if j != k for f, _ in s.index_dims}
+        for var in model.variables:
+            fdims = own.get(var.family, ())
+            if len(fdims) != 1 or var.family in others or var.family in valued:
+                continue
+            rest = var.index[:fdims[0]] + var.index[fdims[0] + 1:]
+            signature[base[k] + var.index[fdims[0]]].append((var.family, rest, var.pos))
+    nsig = max(1, max(len(cells) for cells in signature))
+    sig_rows = ["{" + ", ".join([str(pos) for _, _, pos in sorted(cells)] + ["0"] * (nsig - len(cells))) + "}"
+                for cells in signature]
+    pairs = sorted({(at + a, at + b) for at, sort in zip(base, sym.sorts) for cls in sort.classes
+                    for i, a in enumerate(cls) for b in cls[i + 1:]})
+    lows, sorts_of, bases = [], [], []
+    for var in model.variables:
+        lo, n, at = 255, 0, 0
+        for k, sort in enumerate(sym.sorts):
+            off = dict(sort.value_offset).get(var.family)
+            if off is not None:
+                lo, n, at = off, sort.items, base[k]
+        lows.append(str(lo))
+        sorts_of.append(str(n))
+        bases.append(str(at))
+    nchk = max(1, sum(len(cls) - 1 for sort in sym.sorts for cls in sort.classes))
     return [
         f"#define NPERM {len(perms)}",
+        f"#define NITEM {total}",
+        f"#define NSIG {nsig}",
+        f"#define NCHK {nchk}",
+        f"#define NPAIR {max(1, len(pairs))}",
         f"static const uint16_t PERM_POS[NPERM][NV] = {{{', '.join(pos_rows)}}};",
-        f"static const uint8_t PERM_VAL[NPERM][{sym.items}] = {{{', '.join(val_rows)}}};",
-        f"static const uint8_t VAL_KIND[NV] = {{{', '.join(kinds)}}};",
-
+        f"static const uint8_t PERM_VAL[NPERM][NITEM] = {{{', '.join(val_rows)}}};",
+        f"static const int8_t PERM_CPU[NPERM][NCPU > 0 ? NCPU : 1] = {{{', '.join(cpu_rows)}}};",
+        f"static const uint8_t PERM_CHECK[NPERM][NCHK][2] = {{{', '.join(check_rows)}}};",
+        f"static const uint8_t VAL_LO[NV] = {{{', '.join(lows)}}};",
+        f"static const uint8_t VAL_N[NV] = {{{', '.join(sorts_of)}}};",
+        f"static const uint8_t VAL_BASE[NV] = {{{', '.join(bases)}}};",
+        f"static const uint16_t SIG_POS[NITEM][NSIG] = {{{', '.join(sig_rows)}}};",
+        f"static const uint8_t PAIRS[NPAIR][2] = {{{', '.join(f'{{{a}, {b}}}' for a, b in pairs) or '{0, 0}'}}};",
+        f"static const int NPAIRS = {len(pairs)};",
         "static void permute(const cell *s, cell *t, int p) {",
         "    for (int i = NV; i < NVP; i++) t[i] = 0;",
         "    for (int i = 0; i < NV; i++) {",
         "        int v = s[i];",
-        "        int kind = VAL_KIND[i];",
-
-        "        if (kind == 1) v = PERM_VAL[p][v];",
-        "        else if (kind > 1 && v >= kind - 1) v = PERM_VAL[p][v - (kind - 1)] + (kind - 1);",
+        "        int lo = VAL_LO[i];",
+        "        if (lo != 255 && v >= lo && v < lo + VAL_N[i]) v = PERM_VAL[p][VAL_BASE[i] + v - lo] + lo;",
         "        t[PERM_POS[p][i]] = (cell)v;",
         "    }",
         "}",
-        "static void canon(cell *s) {",
+        "static int sig_cmp(const cell *s, int a, int b) {",
+        "    for (int k = 0; k < NSIG; k++) {",
+        "        int x = s[SIG_POS[a][k]], y = s[SIG_POS[b][k]];",
+        "        if (x != y) return x < y ? -1 : 1;",
+        "    }",
+        "    return 0;",
+        "}",
+        "static int canon(cell *s) {",
+        "    int8_t cmp[NITEM][NITEM];",
+        "    for (int i = 0; i < NPAIRS; i++) {",
+        "        int a = PAIRS[i][0], b = PAIRS[i][1], c = sig_cmp(s, a, b);",
+        "        cmp[a][b] = (int8_t)c; cmp[b][a] = (int8_t)-c;",
+        "    }",
         "    uint64_t best[NW], cand[NW];",
         "    cell t[NVP];",
-        "    int bp = 0;",
-        "    pack(s, best);",
-        "    for (int p = 1; p < NPERM; p++) {",
-        "        permute(s, t, p);",
-        "        pack(t, cand);",
-        "        for (int i = 0; i < NW; i++) {",
+        "    int bp = -1;",
+        "    for (int p = 0; p < NPERM; p++) {",
+        "        int sorted = 1;",
+        "        for (int j = 0; j < NCHK && sorted; j++) {",
+        "            int a = PERM_CHECK[p][j][0], b = PERM_CHECK[p][j][1];",
+        "            sorted = a == b || cmp[a][b] <= 0;",
+        "        }",
+        "        if (!sorted) continue;",
+        "        if (p == 0) pack(s, cand);",
+        "        else { permute(s, t, p); pack(t, cand); }",
+        "        int less = bp < 0;",
+        "        for (int i = 0; i < NW && !less; i++) {",
         "            if (cand[i] == best[i]) continue;",
-        "            if (cand[i] < best[i]) { memcpy(best, cand, sizeof(best)); bp = p; }",
+        "            less = cand[i] < best[i];",
         "            break;",
         "        }",
+        "        if (less) { memcpy(best, cand, sizeof(best)); bp = p; }",
         "    }",
-        "    if (bp) { permute(s, t, bp); memcpy(s, t, sizeof(cell) * NVP); }",
+        "    if (bp > 0) { permute(s, t, bp); memcpy(s, t, sizeof(cell) * NVP); }",
+        "    return bp;",
         "}",
     ]
 

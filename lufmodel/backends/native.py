@@ -91,9 +91,14 @@ class NativeModel:
 
     def canon(self, values: Sequence[int]) -> tuple[int, ...]:
         """The representative of ``values`` under the compiled symmetry (itself without)."""
+        return self.canon_perm(values)[0]
+
+    def canon_perm(self, values: Sequence[int]) -> tuple[tuple[int, ...], int]:
+        """The representative of ``values`` and the number of the renaming that gives it
+        (``Symmetry.permutations`` order; 0, the identity, without symmetry)."""
         buf = self.state(values)
-        self.lib.native_canon(buf)
-        return tuple(int(buf[i]) for i in range(self.variables))
+        perm = int(self.lib.native_canon(buf))
+        return tuple(int(buf[i]) for i in range(self.variables)), max(perm, 0)
 
     def state_check(self, values: Sequence[int]) -> tuple[int, int]:
         bad, hit = ctypes.c_uint64(), ctypes.c_uint64()
@@ -123,12 +128,13 @@ def load(model: Model, props: Sequence[Property], symmetry: bool = False) -> Nat
         "ctx_event": (None, [vp, u64, ctypes.POINTER(u32), ctypes.POINTER(i32), ctypes.POINTER(u64)]),
         "ctx_clear_events": (None, [vp]),
         "ctx_stored_bytes": (u64, [vp]),
+        "ctx_link": (ctypes.c_int, [vp, u64, ctypes.POINTER(u32)]),
         "ctx_fewest_switches": (ctypes.c_int, [vp, cptr, ctypes.POINTER(u64), ctypes.c_int]),
         "ctx_dp_entry": (ctypes.c_int, [vp, u32, ctypes.c_int, ctypes.POINTER(ctypes.c_int), ctypes.POINTER(u32),
                                         ctypes.POINTER(ctypes.c_int), ctypes.POINTER(ctypes.c_int)]),
         "native_step": (ctypes.c_int, [ctypes.c_int, cptr, cptr, ctypes.POINTER(u64), ctypes.POINTER(u64)]),
         "native_state_check": (None, [cptr, ctypes.POINTER(u64), ctypes.POINTER(u64)]),
-        "native_canon": (None, [cptr]),
+        "native_canon": (ctypes.c_int, [cptr]),
         "native_permutations": (ctypes.c_int, []),
     }
     for name, (res, argtypes) in signatures.items():

@@ -162,8 +162,8 @@ def add_engine_options(p: Any) -> None:
     p.add_argument("--threads", type=int, default=1, metavar="N",
                    help="threads for the native engine's level expansion (default 1)")
     p.add_argument("--symmetry", action="store_true",
-                   help="native engine: store one state per renaming of page frames (same verdicts and depths; "
-                        "fewer states)")
+                   help="native engine: store one state per renaming of page frames and of CPUs with the same "
+                        "role (same verdicts, depths and CPU switches; fewer states)")
 
 
 def check_engine_options(args: Any) -> str | None:
@@ -178,4 +178,4 @@ def check_engine_options(args: Any) -> str | None:
 def check_symmetry(spec: Spec, args: Any) -> None:
     """A spec whose model declares no symmetry cannot be reduced: a one-line error."""
     if getattr(args, "symmetry", False) and spec.model.symmetry is None:
-        raise SpecError(f"{spec.path}: --symmetry: the model has no frame symmetry (fewer than 3 frames: frame 0 stays in place)")
+        raise SpecError(f"{spec.path}: --symmetry: the model has no symmetry (a single frame and no two CPUs with the same role, or a variable family kernel/symmetry.py does not classify)")

@@ -14,7 +14,7 @@ from lufmodel.kernel import monitors
 from lufmodel.kernel.config import Config
 from lufmodel.kernel.naming import annotator, describer
 from lufmodel.kernel.state import FREE, declare
-from lufmodel.kernel.symmetry import frame_symmetry
+from lufmodel.kernel.symmetry import kernel_symmetry
 from lufmodel.model import Model, Var
 
 __all__ = ["Config", "build_model"]
@@ -42,6 +42,9 @@ def build_model(cfg: Config, name: str = "luf") -> Model:
     for c in k.cpus:
         init[k.mm[c]] = cfg.cpu_mm[c]
         init[k.mmcpus[cfg.cpu_mm[c], c]] = 1
+        init[k.rp[c]] = k.no_frame
+        if k.rd.shape[0]:
+            init[k.rd[c]] = k.no_frame
     for p in k.frames:
         init[k.fst[p]] = FREE
         init[k.fobj[p]] = k.junk
@@ -62,6 +65,6 @@ def build_model(cfg: Config, name: str = "luf") -> Model:
         describe_value=model.describe_value,
         annotate=annotator(cfg, positions),
         observed=model.observed,
-        symmetry=frame_symmetry({v.family for v in model.variables}, cfg.frames),
+        symmetry=kernel_symmetry({v.family for v in model.variables}, cfg),
         control=tuple(k.pc[c] for c in k.cpus),
     )

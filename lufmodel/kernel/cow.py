@@ -110,7 +110,7 @@ def add(k: Kernel, b: ModelBuilder) -> None:
         put(ops, w, frames_of(k, k.frefs), old, ops.sub(refs, ops.const(1)), when=wp)
         release_anon(k, ops, w, old, wp)
         put(ops, w, frames_of(k, k.flock), old, ops.const(0), when=ops.not_(wp))
-        w[k.rd[a.c]] = ops.const(0)
+        w[k.rd[a.c]] = ops.const(k.no_frame)
         goto(k, ops, w, a.c, "fault.end")
 
     def set_emit(ops: Ops, s: Read, a: Args) -> list[Event]:

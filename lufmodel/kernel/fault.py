@@ -160,7 +160,7 @@ def add(k: Kernel, b: ModelBuilder) -> None:
             for reg in (k.rv, k.ro):
                 w[reg[a.c]] = ops.ite(by_gup, s[reg[a.c]], ops.const(0))
             for reg in (k.rp, k.rx):
-                w[reg[a.c]] = ops.const(0)
+                w[reg[a.c]] = ops.const(k.idle(reg))
             target = ops.const(k.pcs["user"])
             for hit, step in reversed(returns):
                 target = ops.ite(hit, ops.const(k.pcs[step]), target)
@@ -168,7 +168,7 @@ def add(k: Kernel, b: ModelBuilder) -> None:
             return
         w[k.mmlock[a.m]] = ops.sub(s[k.mmlock[a.m]], ops.const(1))
         for reg in (k.rv, k.ro, k.rp, k.rx):
-            w[reg[a.c]] = ops.const(0)
+            w[reg[a.c]] = ops.const(k.idle(reg))
         goto(k, ops, w, a.c, "user")
 
     v12_note = ": luf_flush_mapping + luf_flush_mm (VM_WRITE|VM_MAYWRITE or write)" if (by_mapping or by_mm) else ""

@@ -140,7 +140,7 @@ def add(k: Kernel, b: ModelBuilder) -> None:
         refs = frame_field(k, ops, s, k.pins, p)
         put(ops, w, frames_of(k, k.pins), p, ops.sub(refs, ops.const(1)))
         for reg in (k.rv, k.ro, k.rp):
-            w[reg[a.c]] = ops.const(0)
+            w[reg[a.c]] = ops.const(k.idle(reg))
         goto(k, ops, w, a.c, "user")
 
     b.action("dma.unpin", path="unpin_user_pages_dirty_lock",

@@ -51,7 +51,7 @@ def add_kalloc(k: Kernel, b: ModelBuilder, kind: str, *, shootdown: bool) -> Non
         put(ops, w, frames_of(k, k.fst), p, ops.const(KERNEL))
         put(ops, w, frames_of(k, k.fobj), p, ops.const(k.kdata))
         put(ops, w, frames_of(k, k.fver), p, ops.const(0))
-        w[k.rp[a.c]] = ops.const(0)
+        w[k.rp[a.c]] = ops.const(k.no_frame)
         goto(k, ops, w, a.c, "user")
 
     b.action(f"{kind}.use", path=path, step="the slab writes kernel data into the page", params={"c": k.cpus},

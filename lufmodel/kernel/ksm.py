@@ -80,7 +80,7 @@ def add(k: Kernel, b: ModelBuilder) -> None:
         release_anon(k, ops, w, p, when)
         w[k.mmlock[a.m]] = ops.ite(when, ops.sub(s[k.mmlock[a.m]], ops.const(1)), s[k.mmlock[a.m]])
         for reg in (k.rv, k.rp, k.rd):
-            w[reg[a.c]] = ops.ite(when, ops.const(0), s[reg[a.c]])
+            w[reg[a.c]] = ops.ite(when, ops.const(k.idle(reg)), s[reg[a.c]])
 
     finish_writes = ["folio_lock", "gather_refs", "frame_state", "mmap_lock", "reg_va", "reg_frame", "reg_dst", "pc"]
 

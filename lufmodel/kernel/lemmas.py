@@ -75,6 +75,24 @@ FAULT_LOCKED_STEPS = ("fault.set_pte",)
 FAULT_STEPS = ("fault.lookup", "fault.lock", "fault.alloc", "fault.takeoff", "fault.add", "fault.set_pte", "fault.end")
 """Steps of a page fault, which holds the mmap lock for read."""
 WRITE_LOCKED_STEPS = ("write.flush", "write.copy", "write.end")
+FRAME_HELD_STEPS = (
+    "cow.alloc", "cow.copy", "cow.set", "cow.takeoff", "cowfile.add", "cowfile.lock", "cowfile.takeoff",
+    "dma.unpin", "dma.write", "fault.add", "fault.end", "fault.lock", "fault.set_pte", "fault.takeoff",
+    "fault.takeoff_end", "inval.lock", "inval.remove", "kalloc.takeoff", "kalloc.takeoff_end", "kalloc.use",
+    "kalloc_atomic.takeoff", "kalloc_atomic.use", "ksm.alloc", "ksm.copy", "ksm.replace", "ksm.takeoff",
+    "ksm.wrprotect", "migrate.alloc", "migrate.copy", "migrate.flush", "migrate.free", "migrate.mapping",
+    "migrate.takeoff", "reclaim.free", "reclaim.remove", "truncate.lock", "truncate.remove", "uprobe.alloc",
+    "uprobe.copy", "uprobe.replace", "uprobe.takeoff", "write.add", "write.copy", "write.end", "write.flush",
+    "write.lock", "write.takeoff", "write.takeoff_end", "writeback.clear", "writeback.io",
+)
+"""Steps at which ``reg_frame`` holds a frame (with the per-PTE steps of ``HELD_PREFIXES``);
+at the others it may be ``no_frame`` (a lookup that found nothing, a path that has not
+reached its folio, a zap of a none PTE)."""
+HELD_PREFIXES = ("reclaim.unmap.", "migrate.unmap.", "migrate.remap.", "inval.gather.", "inval.zap.", "writeback.mkclean.")
+DST_HELD_STEPS = ("cow.copy", "cow.set", "cow.takeoff", "ksm.copy", "ksm.replace", "ksm.takeoff", "migrate.copy",
+                  "migrate.flush", "migrate.free", "migrate.mapping", "migrate.takeoff", "uprobe.copy",
+                  "uprobe.replace", "uprobe.takeoff")
+"""Steps at which ``reg_dst`` holds a frame (with migration's per-PTE steps)."""
 
 
 def _reclaim_locked_steps(k: Kernel) -> tuple[str, ...]:
@@ -459,6 +477,17 @@ def _lemmas(k: Kernel) -> tuple[Property, ...]:
 
     lemma("mmap_lock_count", "an mm's mmap lock is write-locked by the CPU in mprotect/munmap/mmap of it, "
           "else read-held once per CPU in a page fault of it", mmap_lock_count)
+
+    for reg, steps in ((k.rp, FRAME_HELD_STEPS), (k.rd, DST_HELD_STEPS)):
+        if not reg.shape[0]:
+            continue
+
+        def held(ops: Ops, s: Read, reg: VarArray = reg, steps: tuple[str, ...] = steps) -> Expr:
+            at = [n for n in k.pcs if n in steps or n.startswith(HELD_PREFIXES if reg is k.rp else ("migrate.unmap.", "migrate.remap."))]
+            return O.all_(ops, [O.implies(ops, _at_any(k, ops, s, c, at), ops.not_(ops.eq(s[reg[c]], ops.const(k.no_frame))))
+                                for c in k.cpus])
+
+        lemma(f"{reg.family}_held", f"a CPU at a step that works on a frame holds it in {reg.family}", held)
     return tuple(out)
 
 

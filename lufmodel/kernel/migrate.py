@@ -234,7 +234,7 @@ def _add_done(k: Kernel, b: ModelBuilder, compaction: bool) -> None:
                 w[k.ubcl[a.c, c2]] = ops.const(False)
             w[k.canluf[a.c]] = ops.const(False)
         for reg in (k.rp, k.ro, k.rd):
-            w[reg[a.c]] = ops.const(0)
+            w[reg[a.c]] = ops.const(k.idle(reg))
         goto(k, ops, w, a.c, "user")
 
     def emit(ops: Ops, s: Read, a: Args) -> list[Event]:

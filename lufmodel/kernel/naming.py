@@ -37,10 +37,8 @@ def describer(cfg: Config) -> Callable[[Var, int], str]:
             return "-" if value == 0 else object_name(cfg, value - 1)
         if fam == "reg_obj":
             return object_name(cfg, value)
-        if fam == "reg_frame":
-            return f"P{value}"
-        if fam == "reg_dst":
-            return f"P{value}"
+        if fam in ("reg_frame", "reg_dst"):
+            return "-" if value == cfg.frames else f"P{value}"
         if fam == "frame_key":  # kernel/lufbatch.py
             return "none" if value == 0 else f"key {value}"
         if fam == "pte_migration":

@@ -231,7 +231,7 @@ def add_pagecache_steps(k: Kernel, b: ModelBuilder, *, prefix: str, path: str, k
     def lookup(ops: Ops, s: Read, a: Args, w: Write) -> None:
         sv = obj_field(k, ops, s, k.slot, s[k.ro[a.c]])
         found = ops.not_(ops.eq(sv, ops.const(0)))
-        w[k.rp[a.c]] = ops.ite(found, ops.sub(sv, ops.const(1)), s[k.rp[a.c]])
+        w[k.rp[a.c]] = ops.ite(found, ops.sub(sv, ops.const(1)), ops.const(k.no_frame))
         goto_if(k, ops, w, a.c, found, f"{prefix}.lock", f"{prefix}.alloc")
 
     b.action(f"{prefix}.lookup", path=path, step="look up the page cache (RCU)", params={"c": k.cpus},
@@ -245,10 +245,11 @@ def add_pagecache_steps(k: Kernel, b: ModelBuilder, *, prefix: str, path: str, k
         sv = obj_field(k, ops, s, k.slot, s[k.ro[a.c]])
         still = ops.eq(sv, ops.add(s[k.rp[a.c]], ops.const(1)))
         put(ops, w, frames_of(k, k.flock), s[k.rp[a.c]], ops.const(a.c + 1), when=still)
+        w[k.rp[a.c]] = ops.ite(still, s[k.rp[a.c]], ops.const(k.no_frame))  # a retry forgets the frame
         goto_if(k, ops, w, a.c, still, locked, f"{prefix}.lookup")
 
     b.action(f"{prefix}.lock", path=path, step="folio_lock, recheck folio->mapping (else retry)", params={"c": k.cpus},
-             guard=lock_guard, effect=lock, writes=["folio_lock", "pc"], kind=kind, where=where)
+             guard=lock_guard, effect=lock, writes=["folio_lock", "reg_frame", "pc"], kind=kind, where=where)
 
     add_alloc_steps(k, b, prefix=prefix, path=path, kind=kind, start=f"{prefix}.alloc", then=f"{prefix}.add", page_cache=True)
 
@@ -264,6 +265,7 @@ def add_pagecache_steps(k: Kernel, b: ModelBuilder, *, prefix: str, path: str, k
         put(ops, w, frames_of(k, k.fver), p, obj_field(k, ops, s, k.disk, o), when=empty)
         put(ops, w, frames_of(k, k.fdirty), p, ops.const(False), when=empty)
         put(ops, w, frames_of(k, k.flock), p, ops.const(a.c + 1), when=empty)
+        w[k.rp[a.c]] = ops.ite(empty, p, ops.const(k.no_frame))  # a retry forgets the freed frame
         goto_if(k, ops, w, a.c, empty, locked, f"{prefix}.lookup")
 
     def add_emit(ops: Ops, s: Read, a: Args) -> list[Event]:
@@ -274,5 +276,5 @@ def add_pagecache_steps(k: Kernel, b: ModelBuilder, *, prefix: str, path: str, k
     b.action(f"{prefix}.add", path=path,
              step="filemap_add_folio (xa_lock), read it from disk; if the slot was filled meanwhile, free and retry",
              params={"c": k.cpus}, guard=add_guard, effect=add, emit=add_emit,
-             writes=["slot", "frame_state", "frame_obj", "frame_ver", "frame_dirty", "folio_lock", "pc"],
+             writes=["slot", "frame_state", "frame_obj", "frame_ver", "frame_dirty", "folio_lock", "reg_frame", "pc"],
              kind=kind, where=where)

@@ -123,7 +123,7 @@ def add(k: Kernel, b: ModelBuilder) -> None:
         put(ops, w, frames_of(k, k.flock), p, ops.const(0))
         if mode != "none":
             _reset(k, ops, w, a.c, kept)
-        w[k.rp[a.c]] = ops.ite(kept, ops.const(0), s[k.rp[a.c]])
+        w[k.rp[a.c]] = ops.ite(kept, ops.const(k.no_frame), s[k.rp[a.c]])
         w[k.ro[a.c]] = ops.ite(kept, ops.const(0), s[k.ro[a.c]])
         goto_if(k, ops, w, a.c, kept, "user", "reclaim.free")
 
@@ -164,7 +164,7 @@ def add(k: Kernel, b: ModelBuilder) -> None:
         put(ops, w, frames_of(k, k.fst), p, ops.const(FREE))
         if mode != "none":
             _reset(k, ops, w, a.c, ops.const(True))
-        w[k.rp[a.c]] = ops.const(0)
+        w[k.rp[a.c]] = ops.const(k.no_frame)
         w[k.ro[a.c]] = ops.const(0)
         goto(k, ops, w, a.c, "user")
 

@@ -212,6 +212,17 @@ class Kernel:
         return self.cfg.objects + m * self.cfg.vpages + v
 
     @property
+    def no_frame(self) -> int:
+        """What ``reg_frame`` and ``reg_dst`` hold while they hold no frame: one past the
+        last frame, so that no frame is special and every renaming of frames is a symmetry
+        of the model (kernel/symmetry.py)."""
+        return self.cfg.frames
+
+    def idle(self, reg: VarArray) -> int:
+        """The value register ``reg`` is reset to when its CPU leaves a path."""
+        return self.no_frame if reg.family in ("reg_frame", "reg_dst") else 0
+
+    @property
     def kdata(self) -> int:
         """The content tag of a frame holding kernel (slab) data."""
         return self.cfg.all_objects
@@ -248,7 +259,7 @@ def declare(cfg: Config, b: ModelBuilder) -> Kernel:
         mm=b.array("cpu_mm", (n,), 0, m_ - 1),
         rv=b.array("reg_va", (n,), 0, v_ - 1),
         ro=b.array("reg_obj", (n,), 0, objs - 1),
-        rp=b.array("reg_frame", (n,), 0, p_ - 1),
+        rp=b.array("reg_frame", (n,), 0, p_),
         rx=b.array("reg_kind", (n,), 0, FAULT_GUP_READ if "uprobe" in cfg.events and cfg.private else 3),
         rt=b.array("reg_target", (n,), 0, max(0, len(cfg.mmap_targets) - 1)),
         ubc=b.bools("tlb_ubc", (n, n)),
@@ -285,7 +296,7 @@ def declare(cfg: Config, b: ModelBuilder) -> Kernel:
         fwb=b.bools("frame_writeback", (p_ if "writeback" in cfg.events else 0,)),
         pins=b.array("pin_refs", (p_ if "dma" in cfg.events else 0,), 0, n),
         pmig=b.array("pte_migration", (m_ if "migrate" in cfg.events else 0, v_), 0, p_),
-        rd=b.array("reg_dst", (n if "migrate" in cfg.events or cfg.private else 0,), 0, p_ - 1),
+        rd=b.array("reg_dst", (n if "migrate" in cfg.events or cfg.private else 0,), 0, p_),
         tfp=b.array("tlb_flush_pending", (m_ if {"madvise", "truncate", "invalidate", "filelock"} & cfg.events else 0,), 0, n),
         dnowed=b.bools("dontneed_owed", (n if "madvise" in cfg.events else 0, m_, v_, n)),
         dnstale=b.bools("dontneed_stale", (n if "madvise" in cfg.events else 0, m_, v_)),

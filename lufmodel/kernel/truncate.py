@@ -178,7 +178,7 @@ def add_zap_steps(k: Kernel, b: ModelBuilder, *, prefix: str, path: str, where: 
             locked = ops.eq(kept, ops.const(LOCKED))
             o = s[k.ro[a.c]]
             # Under the folio lock, reg_frame goes on holding the folio (still in its slot).
-            w[k.rp[a.c]] = ops.ite(locked, ops.sub(_folio(k, ops, s, o), ops.const(1)), ops.const(0))
+            w[k.rp[a.c]] = ops.ite(locked, ops.sub(_folio(k, ops, s, o), ops.const(1)), ops.const(k.no_frame))
             _walk(k, ops, s, w, a.c, prefix, o, after=(m, s[k.rv[a.c]]), done=done(ops, locked))
 
         def gather_emit(ops: Ops, s: Read, a: Args, m: int = m) -> list[Event]:
@@ -214,7 +214,7 @@ def _lock_step(k: Kernel, b: ModelBuilder, *, prefix: str, path: str, where: Whe
         put(ops, w, frames_of(k, k.flock), p, ops.const(a.c + 1), when=still)
         gone(ops, s, a, w)
         w[k.ro[a.c]] = ops.ite(still, o, w.get(k.ro[a.c]))
-        w[k.rp[a.c]] = ops.ite(still, p, ops.const(0))
+        w[k.rp[a.c]] = ops.ite(still, p, ops.const(k.no_frame))
         mapped = ops.and_(still, _mapped(k, ops, s, p))
         w[k.rx[a.c]] = ops.ite(mapped, ops.const(LOCKED), w.get(k.rx[a.c]))
         w[k.pc[a.c]] = ops.ite(still, _pc(k, ops, f"{prefix}.remove"), w.get(k.pc[a.c]))
@@ -238,7 +238,7 @@ def _remove(k: Kernel, ops: Ops, s: Read, w: Write, c: int) -> None:
     held = extra_refs(k, ops, s, p)
     put(ops, w, frames_of(k, k.fst), p, ops.ite(held, ops.const(ISOLATED), ops.const(FREE)))
     put(ops, w, frames_of(k, k.flock), p, ops.const(0))
-    w[k.rp[c]] = ops.const(0)
+    w[k.rp[c]] = ops.const(k.no_frame)
     w[k.rx[c]] = ops.const(0)
 
 
@@ -302,7 +302,7 @@ def add_truncate(k: Kernel, b: ModelBuilder) -> None:
     def lookup(ops: Ops, s: Read, a: Args, w: Write) -> None:
         sv = _folio(k, ops, s, s[k.ro[a.c]])
         found = ops.not_(ops.eq(sv, ops.const(0)))
-        w[k.rp[a.c]] = ops.ite(found, ops.sub(sv, ops.const(1)), ops.const(0))
+        w[k.rp[a.c]] = ops.ite(found, ops.sub(sv, ops.const(1)), ops.const(k.no_frame))
         w[k.pc[a.c]] = ops.ite(found, _pc(k, ops, f"{TRUNCATE}.lock"), _pc(k, ops, end))
 
     b.action(f"{TRUNCATE}.lookup", path="truncate_inode_pages_range",
@@ -430,7 +430,7 @@ def add_invalidate(k: Kernel, b: ModelBuilder) -> None:
         sv = _folio(k, ops, s, s[k.ro[a.c]])
         found = ops.not_(ops.eq(sv, ops.const(0)))
         _advance(k, ops, s, w, a.c)
-        w[k.rp[a.c]] = ops.ite(found, ops.sub(sv, ops.const(1)), ops.const(0))
+        w[k.rp[a.c]] = ops.ite(found, ops.sub(sv, ops.const(1)), ops.const(k.no_frame))
         w[k.pc[a.c]] = ops.ite(found, _pc(k, ops, f"{INVAL}.lock"), w.get(k.pc[a.c]))
         w[k.ro[a.c]] = ops.ite(found, s[k.ro[a.c]], w.get(k.ro[a.c]))
 

@@ -162,8 +162,8 @@ def add(k: Kernel, b: ModelBuilder) -> None:
         if hold:
             refs = frame_field(k, ops, s, k.frefs, old)
             put(ops, w, frames_of(k, k.frefs), old, ops.sub(refs, ops.const(1)))
-        w[k.rd[a.c]] = ops.const(0)
-        w[k.rp[a.c]] = ops.const(0)
+        w[k.rd[a.c]] = ops.const(k.no_frame)
+        w[k.rp[a.c]] = ops.const(k.no_frame)
         w[k.rx[a.c]] = ops.const(0)
         w[k.mmlock[a.m]] = ops.ite(ok, ops.const(0), s[k.mmlock[a.m]])
         for reg in (k.rv, k.ro):

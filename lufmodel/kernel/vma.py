@@ -273,7 +273,7 @@ def tlb_end_vma(k: Kernel, ops: Ops, s: Read, w: Write, c: int, m: int, *, range
     p = s[k.rp[c]]
     refs = pick(ops, p, [s[k.frefs[q]] for q in k.frames])
     put(ops, w, [k.frefs[q] for q in k.frames], p, ops.sub(refs, ops.const(1)), when=zapped)
-    w[k.rp[c]] = ops.const(0)
+    w[k.rp[c]] = ops.const(k.no_frame)
     return zapped
 
 

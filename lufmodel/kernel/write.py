@@ -77,7 +77,7 @@ def add(k: Kernel, b: ModelBuilder) -> None:
 
     def end(ops: Ops, s: Read, a: Args, w: Write) -> None:
         put(ops, w, frames_of(k, k.flock), s[k.rp[a.c]], ops.const(0))
-        w[k.rp[a.c]] = ops.const(0)
+        w[k.rp[a.c]] = ops.const(k.no_frame)
         w[k.ro[a.c]] = ops.const(0)
         goto(k, ops, w, a.c, "write.v11" if v11 else "user")
 

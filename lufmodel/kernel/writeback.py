@@ -90,7 +90,7 @@ def add(k: Kernel, b: ModelBuilder) -> None:
         p, o = s[k.rp[a.c]], s[k.ro[a.c]]
         put(ops, w, objs_of(k, k.disk), o, frame_field(k, ops, s, k.fver, p))
         put(ops, w, frames_of(k, k.fwb), p, ops.const(False))
-        w[k.rp[a.c]] = ops.const(0)
+        w[k.rp[a.c]] = ops.const(k.no_frame)
         w[k.ro[a.c]] = ops.const(0)
         goto(k, ops, w, a.c, "user")
 
