@@ -109,11 +109,14 @@ def test_symmetry_keeps_verdicts_depths_and_switches(path: Path) -> None:
 def test_symmetry_keeps_verdicts_on_every_spec(path: Path) -> None:
     spec = load_spec(path)
     if spec.model.symmetry is None:
-        pytest.skip("fewer than 3 frames")
+        pytest.skip("a single frame and no two CPUs of one role")
     plain = explore_native(spec.model, spec.props, spec.limits)
-    reduced = explore_native(spec.model, spec.props, spec.limits, symmetry=True)
+    reduced = explore_native(spec.model, spec.props, spec.limits, symmetry=True, threads=2)
+    assert reduced.stats.states <= plain.stats.states
     for x, y in zip(plain.results, reduced.results, strict=True):
         assert (x.verdict, x.depth) == (y.verdict, y.depth), x.prop.name
+        if x.trace is not None and y.trace is not None:
+            assert x.trace.cpu_switches() == y.trace.cpu_switches(), x.prop.name
 
 
 def test_every_variable_family_is_classified_for_frame_symmetry() -> None:
