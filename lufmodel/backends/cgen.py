@@ -156,7 +156,7 @@ def _canon_source(model: Model, enabled: bool) -> list[str]:
         pos_rows.append("{" + ", ".join(row) + "}")
         val_rows.append("{" + ", ".join(str(x) for p in perm for x in p) + "}")
         cpu_rows.append("{" + ", ".join(str(x) for x in sym.cpu_perm(perm, model.cpus)) + "}")
-        checks = []  # consecutive items of a class after renaming: the old items' signatures in order
+        checks = []  # the renaming sorts a class if, for consecutive new names a, b, sig(old a) <= sig(old b)
         for k, (sort, p) in enumerate(zip(sym.sorts, perm)):
             inv = {new: old for old, new in enumerate(p)}
             for cls in sort.classes:
@@ -178,7 +178,7 @@ def _canon_source(model: Model, enabled: bool) -> list[str]:
                 for cells in signature]
     pairs = sorted({(at + a, at + b) for at, sort in zip(base, sym.sorts) for cls in sort.classes
                     for i, a in enumerate(cls) for b in cls[i + 1:]})
-    lows, sorts_of, bases = [], [], []
+    lows, widths, bases = [], [], []
     for var in model.variables:
         lo, n, at = 255, 0, 0
         for k, sort in enumerate(sym.sorts):
@@ -186,7 +186,7 @@ def _canon_source(model: Model, enabled: bool) -> list[str]:
             if off is not None:
                 lo, n, at = off, sort.items, base[k]
         lows.append(str(lo))
-        sorts_of.append(str(n))
+        widths.append(str(n))
         bases.append(str(at))
     nchk = max(1, sum(len(cls) - 1 for sort in sym.sorts for cls in sort.classes))
     return [
@@ -200,7 +200,7 @@ def _canon_source(model: Model, enabled: bool) -> list[str]:
         f"static const int8_t PERM_CPU[NPERM][NCPU > 0 ? NCPU : 1] = {{{', '.join(cpu_rows)}}};",
         f"static const uint8_t PERM_CHECK[NPERM][NCHK][2] = {{{', '.join(check_rows)}}};",
         f"static const uint8_t VAL_LO[NV] = {{{', '.join(lows)}}};",
-        f"static const uint8_t VAL_N[NV] = {{{', '.join(sorts_of)}}};",
+        f"static const uint8_t VAL_N[NV] = {{{', '.join(widths)}}};",
         f"static const uint8_t VAL_BASE[NV] = {{{', '.join(bases)}}};",
         f"static const uint16_t SIG_POS[NITEM][NSIG] = {{{', '.join(sig_rows)}}};",
         f"static const uint8_t PAIRS[NPAIR][2] = {{{', '.join(f'{{{a}, {b}}}' for a, b in pairs) or '{0, 0}'}}};",
