@@ -104,12 +104,6 @@ class Coverage:
     cells: int = 0
     states_capped: bool = False
 
-    def action_count(self, name: str) -> int:
-        return dict(self.actions)[name]
-
-    def kind_count(self, kind: str) -> int:
-        return dict(self.kinds)[kind]
-
     def sometimes_count(self, name: str) -> int:
         return dict(self.sometimes)[name]
 

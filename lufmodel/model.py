@@ -258,14 +258,15 @@ class Symmetry:
         """``state`` with item ``i`` of each sort renamed ``perm[sort][i]``: the reference the
         compiled canonical form and the tests are checked against."""
         position = {(v.family, v.index): v.pos for v in variables}
+        tables = [(sort, p, dict(sort.index_dims), dict(sort.value_offset)) for sort, p in zip(self.sorts, perm)]
         out = [0] * len(state)
         for var in variables:
             index = list(var.index)
             value = state[var.pos]
-            for sort, p in zip(self.sorts, perm):
-                for d in dict(sort.index_dims).get(var.family, ()):
+            for sort, p, dims, offsets in tables:
+                for d in dims.get(var.family, ()):
                     index[d] = p[index[d]]
-                off = dict(sort.value_offset).get(var.family)
+                off = offsets.get(var.family)
                 if off is not None and off <= value < off + sort.items:
                     value = p[value - off] + off
             out[position[var.family, tuple(index)]] = value

@@ -138,7 +138,8 @@ def _canon_source(model: Model, enabled: bool) -> list[str]:
     if sym is None:
         identity = ", ".join(str(c) for c in range(max(model.cpus, 1)))
         return ["#define NPERM 1", f"static const int8_t PERM_CPU[1][NCPU > 0 ? NCPU : 1] = {{{{{identity}}}}};",
-                "static int canon(cell *s) { (void)s; return 0; }"]
+                "static int canon(cell *s) { (void)s; return 0; }",
+                "static int canon_packed(const cell *s, uint64_t *w) { pack(s, w); return 0; }"]
     perms = sym.permutations()
     base = list(itertools.accumulate((s.items for s in sym.sorts), initial=0))
     total = base[-1]
@@ -221,13 +222,14 @@ def _canon_source(model: Model, enabled: bool) -> list[str]:
         "    }",
         "    return 0;",
         "}",
-        "static int canon(cell *s) {",
+        "/* The representative of s, packed into w; returns its renaming's number. */",
+        "static int canon_packed(const cell *s, uint64_t *w) {",
         "    int8_t cmp[NITEM][NITEM];",
         "    for (int i = 0; i < NPAIRS; i++) {",
         "        int a = PAIRS[i][0], b = PAIRS[i][1], c = sig_cmp(s, a, b);",
         "        cmp[a][b] = (int8_t)c; cmp[b][a] = (int8_t)-c;",
         "    }",
-        "    uint64_t best[NW], cand[NW];",
+        "    uint64_t cand[NW];",
         "    cell t[NVP];",
         "    int bp = -1;",
         "    for (int p = 0; p < NPERM; p++) {",
@@ -241,12 +243,19 @@ def _canon_source(model: Model, enabled: bool) -> list[str]:
         "        else { permute(s, t, p); pack(t, cand); }",
         "        int less = bp < 0;",
         "        for (int i = 0; i < NW && !less; i++) {",
-        "            if (cand[i] == best[i]) continue;",
-        "            less = cand[i] < best[i];",
+        "            if (cand[i] == w[i]) continue;",
+        "            less = cand[i] < w[i];",
         "            break;",
         "        }",
-        "        if (less) { memcpy(best, cand, sizeof(best)); bp = p; }",
+        "        if (less) { memcpy(w, cand, sizeof(cand)); bp = p; }",
         "    }",
+        "    return bp;",
+        "}",
+        "/* s renamed to its representative in place; returns the renaming's number. */",
+        "static int canon(cell *s) {",
+        "    uint64_t w[NW];",
+        "    cell t[NVP];",
+        "    int bp = canon_packed(s, w);",
         "    if (bp > 0) { permute(s, t, bp); memcpy(s, t, sizeof(cell) * NVP); }",
         "    return bp;",
         "}",

@@ -305,8 +305,7 @@ Ctx *ctx_new(const cell *init) {
     if (!c->cur || !c->parent || !c->via) { ctx_free(c); return NULL; }
     cell first[NVP];
     memcpy(first, init, sizeof(cell) * NVP);
-    canon(first);
-    pack(first, c->cur);
+    canon_packed(first, c->cur);
     c->ncur = 1;
     c->cur_base = 0;
     c->parent[0] = 0;
@@ -429,9 +428,8 @@ static void expand_unit(const Ctx *c, Unit *w, uint64_t open) {
             uint64_t bad = 0, hit = 0;
             if (!STEPS[n](s, out, &bad, &hit)) continue;
             w->transitions++;
-            canon(out);
             int k = b.n++;
-            pack(out, b.packed[k]);
+            canon_packed(out, b.packed[k]);
             uint64_t fp = fingerprint(b.packed[k]);
             table_prefetch(c, fp);
             b.fp[k] = fp;
@@ -482,7 +480,7 @@ static void place_unit(Ctx *c, Unit *w) {
 
 typedef struct {
     Ctx *c;
-    int t, nt, nunits, phase;
+    int nunits, phase;
     uint64_t open;
     atomic_int *next_unit;
     uint64_t nfresh[MAXU];
@@ -543,7 +541,7 @@ int ctx_expand(Ctx *c, uint64_t from, uint64_t to, uint64_t open, int nthreads) 
     if (!ws) return -1;
     atomic_int next_unit;
     for (int t = 0; t < nt; t++) {
-        ws[t].c = c; ws[t].t = t; ws[t].nt = nt; ws[t].nunits = nunits;
+        ws[t].c = c; ws[t].nunits = nunits;
         ws[t].open = open; ws[t].next_unit = &next_unit;
     }
     int rc = 0;
@@ -661,9 +659,7 @@ int ctx_fewest_switches(Ctx *c, const cell *init, const uint64_t *level_start, i
     uint64_t packed[NW];
     uint64_t *prev = malloc(sizeof(uint64_t) * NW);
     if (!prev) return -1;
-    memcpy(s, init, sizeof(cell) * NVP);
-    canon(s);
-    pack(s, prev);
+    canon_packed(init, prev);
     for (int d = 0; d < depth; d++) {
         uint64_t lo = level_start[d], hi = level_start[d + 1], nhi = level_start[d + 2];
         /* Regenerate the next level's states from their parents, and map them. */
@@ -674,8 +670,7 @@ int ctx_fewest_switches(Ctx *c, const cell *init, const uint64_t *level_start, i
             uint64_t bad, hit;
             unpack(prev + (c->parent[idx] - lo) * NW, s);
             STEPS[c->via[idx]](s, out, &bad, &hit);
-            canon(out);
-            pack(out, nxt + (idx - hi) * NW);
+            canon_packed(out, nxt + (idx - hi) * NW);
             levelmap_put(&map, fingerprint(nxt + (idx - hi) * NW), (uint32_t)idx);
         }
         for (uint64_t idx = lo; idx < hi; idx++) {
@@ -686,8 +681,7 @@ int ctx_fewest_switches(Ctx *c, const cell *init, const uint64_t *level_start, i
             for (int num = 0; num < NI; num++) {
                 uint64_t bad, hit;
                 if (!STEPS[num](s, out, &bad, &hit)) continue;
-                int perm = canon(out);
-                pack(out, packed);
+                int perm = canon_packed(out, packed);
                 int64_t succ = levelmap_get(&map, fingerprint(packed));
                 if (succ < 0) continue;
                 int cpu = INST_CPU[num];

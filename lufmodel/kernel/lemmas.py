@@ -92,7 +92,8 @@ HELD_PREFIXES = ("reclaim.unmap.", "migrate.unmap.", "migrate.remap.", "inval.ga
 DST_HELD_STEPS = ("cow.copy", "cow.set", "cow.takeoff", "ksm.copy", "ksm.replace", "ksm.takeoff", "migrate.copy",
                   "migrate.flush", "migrate.free", "migrate.mapping", "migrate.takeoff", "uprobe.copy",
                   "uprobe.replace", "uprobe.takeoff")
-"""Steps at which ``reg_dst`` holds a frame (with migration's per-PTE steps)."""
+DST_HELD_PREFIXES = ("migrate.unmap.", "migrate.remap.")
+"""Steps at which ``reg_dst`` holds a frame (with migration's per-PTE steps, the prefixes)."""
 
 
 def _reclaim_locked_steps(k: Kernel) -> tuple[str, ...]:
@@ -478,12 +479,12 @@ def _lemmas(k: Kernel) -> tuple[Property, ...]:
     lemma("mmap_lock_count", "an mm's mmap lock is write-locked by the CPU in mprotect/munmap/mmap of it, "
           "else read-held once per CPU in a page fault of it", mmap_lock_count)
 
-    for reg, steps in ((k.rp, FRAME_HELD_STEPS), (k.rd, DST_HELD_STEPS)):
+    for reg, steps, prefixes in ((k.rp, FRAME_HELD_STEPS, HELD_PREFIXES), (k.rd, DST_HELD_STEPS, DST_HELD_PREFIXES)):
         if not reg.shape[0]:
             continue
+        at = [n for n in k.pcs if n in steps or n.startswith(prefixes)]
 
-        def held(ops: Ops, s: Read, reg: VarArray = reg, steps: tuple[str, ...] = steps) -> Expr:
-            at = [n for n in k.pcs if n in steps or n.startswith(HELD_PREFIXES if reg is k.rp else ("migrate.unmap.", "migrate.remap."))]
+        def held(ops: Ops, s: Read, reg: VarArray = reg, at: list[str] = at) -> Expr:
             return O.all_(ops, [O.implies(ops, _at_any(k, ops, s, c, at), ops.not_(ops.eq(s[reg[c]], ops.const(k.no_frame))))
                                 for c in k.cpus])
 
