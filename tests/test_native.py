@@ -119,12 +119,13 @@ def test_symmetry_keeps_verdicts_on_every_spec(path: Path) -> None:
             assert x.trace.cpu_switches() == y.trace.cpu_switches(), x.prop.name
 
 
-def test_every_variable_family_is_classified_for_frame_symmetry() -> None:
-    from lufmodel.kernel.symmetry import unclassified
+def test_every_variable_family_is_classified_for_frame_and_cpu_symmetry() -> None:
+    from lufmodel.kernel.symmetry import cpu_unclassified, unclassified
 
     for path in SPECS + [DEFAULT_SPEC]:
         model = load_spec(path).model
         assert unclassified(v.family for v in model.variables) == [], path.name
+        assert cpu_unclassified(v.family for v in model.variables) == [], path.name
 
 
 @pytest.mark.parametrize("path", [SYMMETRIC[0], CPU_SYMMETRIC[0], BENCH_4CPU], ids=lambda p: p.stem)
